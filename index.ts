@@ -1,0 +1,18 @@
+/**
+ * Xyra: a WebSocket server and client for Node.js in pure TypeScript.
+ * RFC 6455 and RFC 7692 from raw sockets, pub/sub with topic wildcards, and
+ * the Xyra `App` facade.
+ */
+export { App } from './lib/app';
+export type { AppOptions, AppBehavior, RouteOptions, UpgradeRequest, UpgradeResponse, AppStats } from './lib/app';
+export { connect, HandshakeError } from './lib/client';
+export type { ClientOptions } from './lib/client';
+export { WebSocket, ReadyState, SendStatus } from './lib/websocket';
+export type { WebSocketBehavior, SendData } from './lib/websocket';
+export type { SocketOptions } from './lib/options';
+export type { HttpRequest, HttpResponse, HttpRouteHandler, HttpOptions } from './lib/http';
+export { OpCode } from './frame/opcode';
+export { CloseCode } from './frame/close-codes';
+export { ProtocolError, UsageError } from './frame/protocol-error';
+export { TopicTrie, InMemoryBroker } from './pubsub';
+export type { Broker } from './pubsub';

@@ -1,0 +1,692 @@
+/**
+ * The Xyra App: WebSocket routes (and a small HTTP side) on one `node:net` or
+ * `node:tls` server. Raw sockets are read by an UpgradeSession until the
+ * request head is complete; an upgrade becomes a WebSocket, anything else is
+ * answered by the HTTP side.
+ */
+import * as net from 'node:net';
+import * as tls from 'node:tls';
+import type { IncomingMessage } from 'node:http';
+import { RequestHeadParser, HttpHeadError, type HttpRequestHead } from './http-head';
+import { validateUpgradeRequest, buildAcceptResponse, buildErrorResponse } from './handshake';
+import { WebSocket, type WebSocketBehavior, type WebSocketOwner, type PubSubHub, type SendData, toBuffer } from './websocket';
+import { resolveSocketOptions, type SocketOptions, type ResolvedSocketOptions } from './options';
+import { Router, splitUrl } from './router';
+import { Sweeper, tickFor, type Sweepable } from './sweeper';
+import { PubSub } from './pubsub-hub';
+import { HttpHandler, type HttpRouteHandler, type HttpOptions, resolveHttpOptions, type ResolvedHttpOptions } from './http';
+import { parseExtensionHeader } from '../frame/extension-header';
+import { acceptOffer, PerMessageDeflate, type NegotiatedParams, type DeflateOptions } from '../frame/permessage-deflate';
+import { CloseCode } from '../frame/close-codes';
+import { UsageError } from '../frame/protocol-error';
+
+/** Per-route options: socket limits plus origin policy and pub/sub settings. */
+export interface RouteOptions extends SocketOptions {
+  /**
+   * Origins allowed to open a WebSocket from a browser. By default a request
+   * whose Origin host differs from its Host is refused with 403 (requests
+   * without Origin are allowed). `['*']` allows every origin; a function
+   * replaces the policy.
+   */
+  allowedOrigins?: string[] | ((origin: string, req: UpgradeRequest) => boolean);
+  /** Deliver a socket's own publishes back to it. Default false (the docs' chat wants that). */
+  publishToSelf?: boolean;
+}
+
+/** The upgrade request as an upgrade hook sees it. */
+export interface UpgradeRequest {
+  method: string;
+  /** Request target as sent: path and query. */
+  url: string;
+  path: string;
+  query: Record<string, string>;
+  params: Record<string, string>;
+  /** Header names in lower case. */
+  headers: Record<string, string>;
+  origin: string | undefined;
+  /** Subprotocols the client offered, in its order of preference. */
+  protocols: string[];
+  remoteAddress: string;
+  remotePort: number;
+  getHeader(name: string): string | undefined;
+}
+
+/** How an upgrade hook answers. */
+export interface UpgradeResponse<UserData = any> {
+  /** User data attached to the socket (`ws.data`). */
+  data: UserData | undefined;
+  /** Subprotocol to answer with; must be one the client offered. */
+  protocol: string | undefined;
+  /** Extra response headers for the 101. */
+  headers: Array<[string, string]>;
+  /** Accept, optionally setting data and protocol. */
+  accept(data?: UserData, protocol?: string): void;
+  /** Refuse with an HTTP status (default 403), a short body and headers. */
+  reject(status?: number, body?: string, headers?: Record<string, string>): void;
+  readonly decided: boolean;
+}
+
+/** Route behaviour: the WebSocket callbacks plus an optional upgrade hook. */
+export interface AppBehavior<UserData = any> extends WebSocketBehavior<UserData>, RouteOptions {
+  upgrade?(req: UpgradeRequest, res: UpgradeResponse<UserData>): void | Promise<void>;
+}
+
+export interface AppOptions extends HttpOptions {
+  /** Serve https/wss: options for tls.createServer (key, cert, ...). */
+  tls?: tls.TlsOptions;
+  /** Drop a connection whose request head is not complete within this many ms. Default 10000. */
+  handshakeTimeout?: number;
+  /** Limits of the request head (431 past them). */
+  maxHeadBytes?: number;
+  maxHeaders?: number;
+  /** Called when a handler throws; default logs to stderr. */
+  onError?(err: Error, ws: WebSocket | null): void;
+}
+
+interface Route {
+  behavior: AppBehavior;
+  options: ResolvedSocketOptions;
+  allowedOrigins: RouteOptions['allowedOrigins'];
+  publishToSelf: boolean;
+}
+
+/** Counters for app.stats(). */
+export interface AppStats {
+  connections: number;
+  messagesIn: number;
+  messagesOut: number;
+  bytesIn: number;
+  bytesOut: number;
+  subscriptions: number;
+  topics: number;
+}
+
+const kSession = Symbol('xyra.session');
+interface SessionSocket extends net.Socket {
+  [kSession]?: UpgradeSession;
+}
+
+/**
+ * The Xyra application: `app.websocket(path, handler)`, `app.get(...)`,
+ * `await app.listen(port)`.
+ */
+export class App implements WebSocketOwner {
+  readonly sweeper: Sweeper;
+  readonly hub: PubSubHub & PubSub;
+  readonly stats_ = { messagesIn: 0, messagesOut: 0, bytesIn: 0, bytesOut: 0 };
+  /** @internal */ stats: WebSocketOwner['stats'];
+  /** @internal */ readonly http: HttpHandler;
+  /** @internal */ readonly httpOptions: ResolvedHttpOptions;
+
+  private readonly router = new Router<Route>();
+  private readonly sockets = new Set<WebSocket>();
+  private readonly sessions = new Set<UpgradeSession>();
+  private readonly appOptions: AppOptions;
+  private server: net.Server | null = null;
+  private closing: Promise<void> | null = null;
+  private readonly handshakeTimeout: number;
+  /** @internal */ readonly headLimits: { maxHeadBytes: number; maxHeaders: number };
+
+  constructor(options: AppOptions = {}) {
+    this.appOptions = options;
+    this.handshakeTimeout = options.handshakeTimeout ?? 10_000;
+    this.headLimits = { maxHeadBytes: options.maxHeadBytes ?? 16384, maxHeaders: options.maxHeaders ?? 100 };
+    this.sweeper = new Sweeper(tickFor(this.handshakeTimeout));
+    this.stats = this.stats_;
+    this.hub = new PubSub(this);
+    this.httpOptions = resolveHttpOptions(options);
+    this.http = new HttpHandler(this.httpOptions);
+    this.http.onError = (err: Error) => this.reportError(null, err);
+  }
+
+  // ------------------------------------------------------------ routes
+
+  /**
+   * Register a WebSocket route. `handler` is a function called with each new
+   * socket (the docs' "Handler Sederhana") or a behaviour object
+   * `{ upgrade, open, message, drain, ping, pong, close, ...options }`.
+   * Patterns: `/chat`, `/room/{id}`, `/room/:id`, `/files/*`.
+   */
+  websocket<UserData = any>(pattern: string, handler: ((ws: WebSocket<UserData>) => void) | AppBehavior<UserData>, options: RouteOptions = {}): this {
+    const behavior: AppBehavior = typeof handler === 'function' ? { open: handler as (ws: WebSocket) => void } : { ...handler };
+    if (typeof behavior !== 'object' || behavior === null) throw new UsageError('websocket() takes a function or a behaviour object');
+    const merged: RouteOptions = { ...pickOptions(behavior), ...options };
+    const resolved = resolveSocketOptions(merged);
+    this.router.add(pattern, {
+      behavior,
+      options: resolved,
+      allowedOrigins: merged.allowedOrigins,
+      publishToSelf: merged.publishToSelf ?? false,
+    });
+    // Deadlines of this route decide how often the sweeper needs to look.
+    this.sweeper.retune(tickFor(this.handshakeTimeout, resolved.idleTimeout, resolved.closeTimeout, resolved.maxLifetime));
+    return this;
+  }
+
+  /** HTTP routes (enough for pages, health checks and benchmarks). */
+  get(pattern: string, handler: HttpRouteHandler): this {
+    this.http.add('GET', pattern, handler);
+    return this;
+  }
+  post(pattern: string, handler: HttpRouteHandler): this {
+    this.http.add('POST', pattern, handler);
+    return this;
+  }
+  put(pattern: string, handler: HttpRouteHandler): this {
+    this.http.add('PUT', pattern, handler);
+    return this;
+  }
+  delete(pattern: string, handler: HttpRouteHandler): this {
+    this.http.add('DELETE', pattern, handler);
+    return this;
+  }
+  patch(pattern: string, handler: HttpRouteHandler): this {
+    this.http.add('PATCH', pattern, handler);
+    return this;
+  }
+  head(pattern: string, handler: HttpRouteHandler): this {
+    this.http.add('HEAD', pattern, handler);
+    return this;
+  }
+  options(pattern: string, handler: HttpRouteHandler): this {
+    this.http.add('OPTIONS', pattern, handler);
+    return this;
+  }
+
+  // ------------------------------------------------------------ pub/sub
+
+  /** Publish to every subscriber of `topic`. A string goes as text, binary as binary. */
+  publish(topic: string, message: SendData, compress?: boolean, isBinary?: boolean): boolean {
+    return this.hub.publishFrom(null, topic, message, isBinary, compress);
+  }
+
+  /** Number of sockets subscribed to exactly this topic string. */
+  numSubscribers(topic: string): number {
+    return this.hub.numSubscribers(topic);
+  }
+
+  /** Open connections, traffic counters and subscriptions. */
+  stats_snapshot(): AppStats {
+    return this.getStats();
+  }
+
+  getStats(): AppStats {
+    return {
+      connections: this.sockets.size,
+      messagesIn: this.stats_.messagesIn,
+      messagesOut: this.stats_.messagesOut,
+      bytesIn: this.stats_.bytesIn,
+      bytesOut: this.stats_.bytesOut,
+      subscriptions: this.hub.subscriptionCount(),
+      topics: this.hub.topicCount(),
+    };
+  }
+
+  /** Open sockets. */
+  get connections(): number {
+    return this.sockets.size;
+  }
+
+  // ------------------------------------------------------------ server
+
+  /**
+   * Start listening. Port 0 picks a free port; the promise gives the bound port.
+   */
+  listen(port: number = 8000, host?: string | (() => void), callback?: (port: number) => void): Promise<number> {
+    if (typeof host === 'function') {
+      callback = host as unknown as (port: number) => void;
+      host = undefined;
+    }
+    if (this.server !== null) return Promise.reject(new UsageError('App is already listening'));
+    const server = this.appOptions.tls
+      ? tls.createServer({ ...this.appOptions.tls, allowHalfOpen: true }, onRawConnection)
+      : net.createServer({ allowHalfOpen: true, noDelay: true }, onRawConnection);
+    (server as net.Server & { [kApp]?: App })[kApp] = this;
+    server.on('error', onServerError);
+    this.server = server;
+    return new Promise<number>((resolve, reject) => {
+      const onError = (err: Error) => {
+        this.server = null;
+        reject(err);
+      };
+      server.once('error', onError);
+      server.listen(port, host as string | undefined, () => {
+        server.off('error', onError);
+        const addr = server.address();
+        const bound = typeof addr === 'object' && addr !== null ? addr.port : port;
+        if (callback) callback(bound);
+        resolve(bound);
+      });
+    });
+  }
+
+  /** The bound port, once listening. */
+  get port(): number {
+    const addr = this.server?.address();
+    return typeof addr === 'object' && addr !== null ? addr.port : 0;
+  }
+
+  /**
+   * Stop accepting, close every WebSocket with 1001, drop pending handshakes
+   * and idle HTTP connections; resolves when every socket is gone.
+   */
+  close(): Promise<void> {
+    if (this.closing) return this.closing;
+    const server = this.server;
+    this.closing = new Promise<void>((resolve) => {
+      const done = () => {
+        this.sweeper.stop();
+        resolve();
+      };
+      const waitSockets = () => {
+        if (this.sockets.size === 0 && this.sessions.size === 0) return done();
+        const timer = setInterval(() => {
+          if (this.sockets.size === 0 && this.sessions.size === 0) {
+            clearInterval(timer);
+            done();
+          }
+        }, 10);
+      };
+      for (const s of this.sessions) s.destroy();
+      for (const ws of this.sockets) {
+        try {
+          ws.close(CloseCode.GOING_AWAY, 'Server shutting down');
+        } catch {
+          ws.terminate();
+        }
+      }
+      if (server === null) return waitSockets();
+      server.close(() => waitSockets());
+    });
+    return this.closing;
+  }
+
+  /**
+   * Take over an upgrade from an existing `node:http` server (Express,
+   * Fastify): `server.on('upgrade', (req, socket, head) => app.handleUpgrade(req, socket, head))`.
+   */
+  handleUpgrade(req: IncomingMessage, socket: net.Socket, head: Buffer): void {
+    const rawHeaders = req.rawHeaders.slice();
+    const headers: Record<string, string> = {};
+    for (let i = 0; i < rawHeaders.length; i += 2) {
+      const k = rawHeaders[i].toLowerCase();
+      headers[k] = k in headers ? `${headers[k]}, ${rawHeaders[i + 1]}` : rawHeaders[i + 1];
+    }
+    const parsed: HttpRequestHead = {
+      method: req.method ?? 'GET',
+      url: req.url ?? '/',
+      versionMajor: req.httpVersionMajor,
+      versionMinor: req.httpVersionMinor,
+      headers,
+      rawHeaders,
+    };
+    const session = new UpgradeSession(this, socket);
+    this.sessions.add(session);
+    void session.upgrade(parsed, head);
+  }
+
+  // ------------------------------------------------------------ internals
+
+  /** @internal */
+  accept(socket: net.Socket): void {
+    const session = new UpgradeSession(this, socket);
+    this.sessions.add(session);
+    session.attach();
+  }
+
+  /** @internal */
+  matchRoute(path: string) {
+    return this.router.match(path);
+  }
+
+  /** @internal */
+  sessionDone(session: UpgradeSession): void {
+    this.sessions.delete(session);
+  }
+
+  /** @internal */
+  addSocket(ws: WebSocket): void {
+    this.sockets.add(ws);
+  }
+
+  /** @internal WebSocketOwner */
+  removeSocket(ws: WebSocket): void {
+    this.sockets.delete(ws);
+  }
+
+  /** @internal WebSocketOwner */
+  reportError(ws: WebSocket | null, err: Error): void {
+    if (this.appOptions.onError) this.appOptions.onError(err, ws);
+    else console.error('[xyra] handler error:', err);
+  }
+
+  /** @internal */
+  get handshakeTimeoutMs(): number {
+    return this.handshakeTimeout;
+  }
+
+  /** @internal */
+  routeOf(ws: WebSocket): Route | undefined {
+    return routeOfSocket.get(ws);
+  }
+}
+
+const kApp = Symbol('xyra.app');
+const routeOfSocket = new WeakMap<WebSocket, Route>();
+
+function onRawConnection(this: net.Server & { [kApp]?: App }, socket: net.Socket): void {
+  this[kApp]!.accept(socket);
+}
+
+function onServerError(this: net.Server & { [kApp]?: App }, err: Error): void {
+  // A listener error (EMFILE, ...) must not crash the process.
+  this[kApp]?.reportError(null, err);
+}
+
+function pickOptions(b: AppBehavior): RouteOptions {
+  const o: RouteOptions = {};
+  const keys: Array<keyof RouteOptions> = [
+    'maxPayloadLength', 'maxFragments', 'idleTimeout', 'sendPingsAutomatically', 'autoPong', 'maxBackpressure',
+    'closeOnBackpressureLimit', 'maxLifetime', 'closeTimeout', 'compression', 'allowedOrigins', 'publishToSelf',
+    'maxMessagesPerSecond',
+  ];
+  for (const k of keys) if (b[k] !== undefined) (o as Record<string, unknown>)[k] = b[k];
+  return o;
+}
+
+/** RFC 6454 origin vs the Host header: same host (and port) only. */
+function originAllowed(route: Route, origin: string | undefined, host: string | undefined, req: UpgradeRequest): boolean {
+  const policy = route.allowedOrigins;
+  if (typeof policy === 'function') return origin === undefined ? true : policy(origin, req);
+  if (origin === undefined) return true;
+  if (policy !== undefined) {
+    for (const o of policy) if (o === '*' || o.toLowerCase() === origin.toLowerCase()) return true;
+  }
+  if (host === undefined) return false;
+  let originHost: string;
+  try {
+    originHost = new URL(origin).host;
+  } catch {
+    return false;
+  }
+  return originHost.toLowerCase() === host.toLowerCase();
+}
+
+class UpgradeResponseImpl implements UpgradeResponse {
+  data: any = undefined;
+  protocol: string | undefined = undefined;
+  headers: Array<[string, string]> = [];
+  rejected: { status: number; body: string; headers: Record<string, string> } | null = null;
+  decided = false;
+  accept(data?: unknown, protocol?: string): void {
+    if (this.decided) return;
+    this.decided = true;
+    if (data !== undefined) this.data = data;
+    if (protocol !== undefined) this.protocol = protocol;
+  }
+  reject(status = 403, body?: string, headers: Record<string, string> = {}): void {
+    if (this.decided) return;
+    this.decided = true;
+    this.rejected = { status, body: body ?? '', headers };
+  }
+}
+
+/**
+ * A raw connection until its request head is complete: enforces the head
+ * limits and the handshake timeout, then upgrades or hands over to HTTP.
+ */
+export class UpgradeSession implements Sweepable {
+  private parser: RequestHeadParser;
+  private idleSince: number;
+  private done = false;
+  /** HTTP keep-alive: the session stays for the next request. */
+  private busy = false;
+
+  constructor(
+    private readonly app: App,
+    readonly socket: net.Socket,
+  ) {
+    this.parser = new RequestHeadParser(app.headLimits);
+    this.idleSince = app.sweeper.now;
+  }
+
+  attach(): void {
+    const socket = this.socket as SessionSocket;
+    socket[kSession] = this;
+    socket.on('data', onSessionData);
+    socket.on('error', onSessionError);
+    socket.on('close', onSessionClose);
+    socket.on('end', onSessionEnd);
+    this.app.sweeper.add(this);
+  }
+
+  private detach(): void {
+    const socket = this.socket as SessionSocket;
+    socket.off('data', onSessionData);
+    socket.off('error', onSessionError);
+    socket.off('close', onSessionClose);
+    socket.off('end', onSessionEnd);
+    socket[kSession] = undefined;
+    this.app.sweeper.delete(this);
+    this.app.sessionDone(this);
+  }
+
+  /** @internal */
+  sweep(now: number): void {
+    if (this.done || this.busy) return;
+    // Covers a slow request head (slowloris) and an idle keep-alive connection alike.
+    if (now - this.idleSince >= this.app.handshakeTimeoutMs) this.destroy();
+  }
+
+  destroy(): void {
+    if (this.done) return;
+    this.done = true;
+    this.detach();
+    this.socket.destroy();
+  }
+
+  /** @internal */
+  data(chunk: Buffer): void {
+    if (this.done || this.busy) {
+      if (this.busy) this.app.http.buffer(this.socket, chunk);
+      return;
+    }
+    let result;
+    try {
+      result = this.parser.push(chunk);
+    } catch (err) {
+      const status = err instanceof HttpHeadError ? err.status : 400;
+      this.fail(status, err instanceof Error ? err.message : 'Bad request');
+      return;
+    }
+    if (result === null) return;
+    this.parser = new RequestHeadParser(this.app.headLimits);
+    const { head, rest } = result;
+    const upgrade = head.headers['upgrade'];
+    if (upgrade !== undefined && /\bwebsocket\b/i.test(upgrade)) {
+      this.done = true;
+      this.detach();
+      void this.upgrade(head, rest);
+      return;
+    }
+    // Plain HTTP: the HTTP side answers, and may hand the socket back for keep-alive.
+    this.busy = true;
+    this.app.http.handle(this.socket, head, rest, this);
+  }
+
+  /** @internal the HTTP side finished a request; `rest` is any pipelined data. */
+  httpDone(keepAlive: boolean, rest: Buffer): void {
+    this.busy = false;
+    this.idleSince = this.app.sweeper.now;
+    if (!keepAlive) {
+      this.done = true;
+      this.detach();
+      closeGracefully(this.socket);
+      return;
+    }
+    if (rest.length > 0) this.data(rest);
+  }
+
+  private fail(status: number, message: string): void {
+    if (this.done) return;
+    this.done = true;
+    this.detach();
+    writeErrorAndClose(this.socket, status, message);
+  }
+
+  /** Validate and answer an upgrade request (RFC 6455 4.2). */
+  async upgrade(head: HttpRequestHead, rest: Buffer): Promise<void> {
+    const app = this.app;
+    const socket = this.socket;
+    this.done = true;
+    app.sessionDone(this);
+    // Until the 101 is sent, keep errors quiet and the socket guarded.
+    socket.on('error', noop);
+    const { path, query } = splitUrl(head.url);
+    const match = app.matchRoute(path);
+    if (match === null) {
+      writeErrorAndClose(socket, 404, 'Not Found');
+      return;
+    }
+    const route = match.value;
+    const valid = validateUpgradeRequest(head);
+    if (!valid.ok) {
+      writeErrorAndClose(socket, valid.status, valid.reason, valid.headers);
+      return;
+    }
+    const req: UpgradeRequest = {
+      method: head.method,
+      url: head.url,
+      path,
+      query,
+      params: match.params,
+      headers: head.headers,
+      origin: valid.origin,
+      protocols: valid.protocols,
+      remoteAddress: socket.remoteAddress ?? '',
+      remotePort: socket.remotePort ?? 0,
+      getHeader: (name: string) => head.headers[name.toLowerCase()],
+    };
+    if (!originAllowed(route, valid.origin, head.headers['host'], req)) {
+      writeErrorAndClose(socket, 403, 'Origin not allowed');
+      return;
+    }
+    const res = new UpgradeResponseImpl();
+    const hook = route.behavior.upgrade;
+    if (hook !== undefined) {
+      // Hold bytes that arrive while an async hook runs.
+      const held: Buffer[] = rest.length > 0 ? [rest] : [];
+      const hold = (chunk: Buffer) => held.push(chunk);
+      let ended = false;
+      const onEnd = () => (ended = true);
+      socket.on('data', hold);
+      socket.on('close', onEnd);
+      try {
+        await hook(req, res);
+      } catch (err) {
+        app.reportError(null, err instanceof Error ? err : new Error(String(err)));
+        socket.off('data', hold);
+        writeErrorAndClose(socket, 500, 'Internal Server Error');
+        return;
+      }
+      socket.off('data', hold);
+      socket.off('close', onEnd);
+      if (ended || socket.destroyed) return;
+      rest = held.length === 1 ? held[0] : Buffer.concat(held);
+      if (res.rejected !== null) {
+        writeErrorAndClose(socket, res.rejected.status, res.rejected.body || undefined, res.rejected.headers);
+        return;
+      }
+    }
+    let protocol = res.protocol ?? '';
+    if (protocol !== '' && !valid.protocols.includes(protocol)) {
+      app.reportError(null, new UsageError(`Upgrade hook chose subprotocol ${protocol} that the client did not offer`));
+      protocol = '';
+    }
+    // RFC 7692 5: negotiate permessage-deflate when the route enables it.
+    let extensions = '';
+    let params: NegotiatedParams | null = null;
+    const compression = route.options.compression;
+    if (compression !== null && valid.extensions !== undefined) {
+      let offers: ReturnType<typeof parseExtensionHeader> | null;
+      try {
+        offers = parseExtensionHeader(valid.extensions);
+      } catch {
+        offers = null; // unparsable: treat as no offer
+      }
+      if (offers !== null) {
+        const accepted = acceptOffer(offers, compression);
+        if (accepted !== null) {
+          params = accepted.params;
+          extensions = accepted.header;
+        }
+      }
+    }
+    let response: Buffer;
+    try {
+      response = buildAcceptResponse(valid.key, protocol || undefined, extensions || undefined, res.headers);
+    } catch (err) {
+      app.reportError(null, err instanceof Error ? err : new Error(String(err)));
+      writeErrorAndClose(socket, 500, 'Internal Server Error');
+      return;
+    }
+    if (socket.destroyed) return;
+    socket.off('error', noop);
+    const ws = new WebSocket(socket, 'server', route.behavior, app, route.options, {
+      url: head.url,
+      protocol,
+      extensions,
+      data: res.data,
+    });
+    ws.params = match.params;
+    ws.query = query;
+    if (params !== null) ws.conn.setDeflate(new PerMessageDeflate('server', params, compression as DeflateOptions));
+    routeOfSocket.set(ws, route);
+    app.addSocket(ws);
+    socket.write(response);
+    ws.start(rest);
+  }
+}
+
+function onSessionData(this: SessionSocket, chunk: Buffer): void {
+  this[kSession]?.data(chunk);
+}
+function onSessionError(this: SessionSocket): void {
+  this[kSession]?.destroy();
+}
+function onSessionClose(this: SessionSocket): void {
+  this[kSession]?.destroy();
+}
+function onSessionEnd(this: SessionSocket): void {
+  // The client half-closed before finishing a request: nothing more will come.
+  this[kSession]?.destroy();
+}
+function noop(): void {}
+
+/** Answer with an HTTP error and close the connection (RFC 6455 4.2.1: no upgrade). */
+export function writeErrorAndClose(socket: net.Socket, status: number, body?: string, headers?: Record<string, string>): void {
+  if (socket.destroyed) return;
+  closeGracefully(socket, buildErrorResponse(status, body, headers));
+}
+
+/**
+ * End our side, guarded against errors, and destroy the socket if the peer
+ * neither reads the answer nor closes its side (allowHalfOpen) within 2 s.
+ */
+function closeGracefully(socket: net.Socket, last?: Buffer): void {
+  socket.on('error', noop);
+  socket.on('end', destroyThis);
+  if (last !== undefined) socket.end(last);
+  else socket.end();
+  setTimeout(destroySocket, 2000, socket).unref();
+}
+
+function destroyThis(this: net.Socket): void {
+  this.destroy();
+}
+
+function destroySocket(socket: net.Socket): void {
+  socket.destroy();
+}
+
+export { toBuffer };

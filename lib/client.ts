@@ -1,0 +1,175 @@
+/**
+ * The client: `await connect('ws://host/path', options)` opens a TCP (or TLS)
+ * connection, performs the opening handshake (RFC 6455 4.1) and resolves with
+ * an open WebSocket whose frames are all masked.
+ */
+import * as net from 'node:net';
+import * as tls from 'node:tls';
+import { ResponseHeadParser, HttpHeadError } from './http-head';
+import {
+  buildClientRequest,
+  generateKey,
+  HandshakeError,
+  parseWebSocketUrl,
+  validateUpgradeResponse,
+} from './handshake';
+import { WebSocket, type WebSocketBehavior, type WebSocketOwner } from './websocket';
+import { resolveSocketOptions, type SocketOptions } from './options';
+import { Sweeper } from './sweeper';
+import { acceptResponse, buildOffer, PerMessageDeflate, type DeflateOptions } from '../frame/permessage-deflate';
+
+export { HandshakeError };
+
+/** Options of connect(): socket limits, handshake settings and event callbacks. */
+export interface ClientOptions<UserData = any> extends SocketOptions, WebSocketBehavior<UserData> {
+  /** Subprotocols to offer, in order of preference. */
+  protocols?: string | string[];
+  /** Extra request headers. */
+  headers?: Record<string, string>;
+  /** Origin header to send (browsers always send one; Node clients need not). */
+  origin?: string;
+  /** Give up if the handshake is not complete within this many ms. Default 10000. */
+  handshakeTimeout?: number;
+  /** TLS options for wss:// (ca, rejectUnauthorized, servername, ...). */
+  tls?: tls.ConnectionOptions;
+  /** User data to attach to the socket. */
+  data?: UserData;
+  /** Called when a handler throws; default logs to stderr. */
+  onError?(err: Error, ws: WebSocket | null): void;
+}
+
+// Client sockets share one coarse timer (close handshake, idle, lifetime).
+const clientSweeper = new Sweeper(250);
+
+class ClientOwner implements WebSocketOwner {
+  readonly sweeper = clientSweeper;
+  readonly hub = null;
+  stats = null;
+  constructor(private readonly onError: ((err: Error, ws: WebSocket | null) => void) | undefined) {}
+  removeSocket(): void {}
+  reportError(ws: WebSocket, err: Error): void {
+    if (this.onError) this.onError(err, ws);
+    else console.error('[xyra] handler error:', err);
+  }
+}
+
+const defaultOwner = new ClientOwner(undefined);
+
+/**
+ * Open a WebSocket to `url` (ws://, wss://). Resolves once the handshake
+ * succeeded; rejects with a HandshakeError (status, headers) or a socket error.
+ * Clients have no idle timeout unless one is set.
+ */
+export function connect<UserData = any>(url: string, options: ClientOptions<UserData> = {}): Promise<WebSocket<UserData>> {
+  return new Promise<WebSocket<UserData>>((resolve, reject) => {
+    let target;
+    try {
+      target = parseWebSocketUrl(url);
+    } catch (err) {
+      reject(err);
+      return;
+    }
+    const opts = resolveSocketOptions({ idleTimeout: 0, ...options });
+    const protocols = options.protocols === undefined ? [] : Array.isArray(options.protocols) ? options.protocols : [options.protocols];
+    const key = generateKey();
+    const deflateOptions: DeflateOptions | null = opts.compression;
+    const headers: Record<string, string> = { ...(options.headers ?? {}) };
+    if (target.auth !== undefined && !('authorization' in lowerKeys(headers))) {
+      headers['Authorization'] = 'Basic ' + Buffer.from(target.auth).toString('base64');
+    }
+    let request: Buffer;
+    try {
+      request = buildClientRequest({
+        host: target.hostHeader,
+        path: target.path,
+        key,
+        protocols,
+        extensions: deflateOptions !== null ? buildOffer(deflateOptions) : undefined,
+        origin: options.origin,
+        headers,
+      });
+    } catch (err) {
+      reject(err);
+      return;
+    }
+
+    const socket: net.Socket = target.secure
+      ? tls.connect({ servername: net.isIP(target.host) ? undefined : target.host, ...options.tls, host: target.host, port: target.port })
+      : net.connect({ host: target.host, port: target.port });
+    socket.setNoDelay(true);
+
+    let settled = false;
+    const parser = new ResponseHeadParser();
+    const fail = (err: Error) => {
+      if (settled) return;
+      settled = true;
+      cleanup();
+      socket.destroy();
+      reject(err);
+    };
+    const timer = setTimeout(() => fail(new HandshakeError('Opening handshake timed out')), options.handshakeTimeout ?? 10_000);
+    const onConnect = () => socket.write(request);
+    const onError = (err: Error) => fail(err);
+    const onClose = () => fail(new HandshakeError('Connection closed before the handshake completed'));
+    const onData = (chunk: Buffer) => {
+      let result;
+      try {
+        result = parser.push(chunk);
+      } catch (err) {
+        fail(err instanceof HttpHeadError ? new HandshakeError(`Invalid response: ${err.message}`) : (err as Error));
+        return;
+      }
+      if (result === null) return;
+      const { head, rest } = result;
+      let agreed;
+      let deflate: PerMessageDeflate | null = null;
+      try {
+        agreed = validateUpgradeResponse(head, key, protocols, deflateOptions !== null ? ['permessage-deflate'] : []);
+        if (agreed.extensions !== undefined && deflateOptions !== null) {
+          const params = acceptResponse(agreed.extensions, deflateOptions);
+          if (params !== null) deflate = new PerMessageDeflate('client', params, deflateOptions);
+        }
+      } catch (err) {
+        fail(err instanceof HandshakeError ? err : new HandshakeError((err as Error).message, undefined, head.headers));
+        return;
+      }
+      settled = true;
+      cleanup();
+      socket.pause();
+      const owner = options.onError ? new ClientOwner(options.onError) : defaultOwner;
+      const ws = new WebSocket<UserData>(socket, 'client', options, owner, opts, {
+        url: target.path,
+        protocol: agreed.protocol ?? '',
+        extensions: agreed.extensions ?? '',
+        data: options.data as UserData,
+      });
+      if (deflate !== null) ws.conn.setDeflate(deflate);
+      resolve(ws);
+      // Start after the caller's `await` has run, so listeners added right after
+      // connect() see the first messages.
+      setImmediate(startClient, ws, rest);
+    };
+    const cleanup = () => {
+      clearTimeout(timer);
+      socket.off(target.secure ? 'secureConnect' : 'connect', onConnect);
+      socket.off('data', onData);
+      socket.off('error', onError);
+      socket.off('close', onClose);
+    };
+    socket.on(target.secure ? 'secureConnect' : 'connect', onConnect);
+    socket.on('data', onData);
+    socket.on('error', onError);
+    socket.on('close', onClose);
+  });
+}
+
+function startClient(ws: WebSocket, rest: Buffer): void {
+  ws.start(rest);
+  ws.socket.resume();
+}
+
+function lowerKeys(h: Record<string, string>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const k of Object.keys(h)) out[k.toLowerCase()] = h[k];
+  return out;
+}

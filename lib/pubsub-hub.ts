@@ -1,0 +1,151 @@
+/**
+ * Pub/sub for an App's sockets: the Broker (pubsub/) holds subscriptions;
+ * this binds it to WebSockets. A publish encodes its frame once (and
+ * compresses it once) and hands the same bytes to every recipient; sends
+ * made in one event-loop job leave in one write per socket (lib/websocket.ts).
+ */
+import { InMemoryBroker, type Broker } from '../pubsub';
+import { WebSocket, type PubSubHub, type SendData, toBuffer } from './websocket';
+import { SendStatus } from './connection';
+import { OpCode } from '../frame/opcode';
+import { writeFrameHeader, frameHeaderSize } from '../frame/encoder';
+import { compressOnce } from '../frame/permessage-deflate';
+
+/** What the hub needs from the App: the route behaviour of a socket. */
+export interface HubOwner {
+  routeOf(ws: WebSocket): { behavior: { subscription?: Function; dropped?: Function }; publishToSelf: boolean } | undefined;
+  reportError(ws: WebSocket | null, err: Error): void;
+}
+
+/** One publish in progress: built lazily, shared by every recipient. */
+interface Outgoing {
+  opcode: number;
+  payload: Buffer;
+  /** The message as given (for the `dropped` hook). */
+  message: SendData;
+  compress: boolean | undefined;
+  plain: Buffer | null;
+  deflated: Buffer | null;
+}
+
+export class PubSub implements PubSubHub {
+  readonly broker: Broker<WebSocket> & { trie?: { patternCount(): number; subscriberCount(): number } };
+  private readonly out: Outgoing = { opcode: 0, payload: Buffer.alloc(0), message: '', compress: undefined, plain: null, deflated: null };
+  private depth = 0;
+
+  constructor(private readonly owner: HubOwner) {
+    this.broker = new InMemoryBroker<WebSocket>({ onSubscriptionChange: onSubscriptionChange.bind(null, owner) });
+  }
+
+  subscribe(ws: WebSocket, topic: string): boolean {
+    return this.broker.subscribe(ws, topic);
+  }
+
+  unsubscribe(ws: WebSocket, topic: string): boolean {
+    return this.broker.unsubscribe(ws, topic);
+  }
+
+  unsubscribeAll(ws: WebSocket): void {
+    this.broker.unsubscribeAll(ws);
+  }
+
+  isSubscribed(ws: WebSocket, topic: string): boolean {
+    return this.broker.isSubscribed(ws, topic);
+  }
+
+  topicsOf(ws: WebSocket): string[] {
+    return this.broker.topicsOf(ws);
+  }
+
+  numSubscribers(topic: string): number {
+    return this.broker.numSubscribers(topic);
+  }
+
+  subscriptionCount(): number {
+    return (this.broker as InMemoryBroker<WebSocket>).trie.subscriberCount();
+  }
+
+  topicCount(): number {
+    return (this.broker as InMemoryBroker<WebSocket>).trie.patternCount();
+  }
+
+  /**
+   * Publish from `from` (a socket, or null for app.publish). The sender is
+   * excluded unless its route sets publishToSelf. Returns true when the
+   * message reached at least one subscriber.
+   */
+  publishFrom(from: WebSocket | null, topic: string, message: SendData, isBinary: boolean | undefined, compress: boolean | undefined): boolean {
+    const payload = toBuffer(message);
+    const binary = isBinary ?? typeof message !== 'string';
+    let exclude: WebSocket | null = null;
+    if (from !== null) {
+      const route = this.owner.routeOf(from);
+      if (route === undefined || !route.publishToSelf) exclude = from;
+    }
+    // A handler may publish from inside a delivery; keep an Outgoing per depth.
+    const prev = this.depth === 0 ? null : { ...this.out };
+    const out = this.out;
+    out.opcode = binary ? OpCode.BINARY : OpCode.TEXT;
+    out.payload = payload;
+    out.message = message;
+    out.compress = compress;
+    out.plain = null;
+    out.deflated = null;
+    this.depth++;
+    let n: number;
+    try {
+      n = this.broker.publish(topic, out, exclude, deliver);
+    } finally {
+      this.depth--;
+      if (prev !== null) Object.assign(this.out, prev);
+    }
+    return n > 0;
+  }
+}
+
+function onSubscriptionChange(owner: HubOwner, ws: WebSocket, topic: string, newCount: number, oldCount: number): void {
+  const route = owner.routeOf(ws);
+  const cb = route?.behavior.subscription;
+  if (cb === undefined) return;
+  try {
+    cb(ws, topic, newCount, oldCount);
+  } catch (err) {
+    owner.reportError(ws, err instanceof Error ? err : new Error(String(err)));
+  }
+}
+
+/** Build an unmasked frame as one Buffer (server role: shareable by every recipient). */
+function buildFrame(opcode: number, payload: Buffer, rsv1: boolean): Buffer {
+  const headerSize = frameHeaderSize(payload.length, false);
+  const frame = Buffer.allocUnsafe(headerSize + payload.length);
+  writeFrameHeader(frame, 0, opcode, true, rsv1, payload.length, null);
+  payload.copy(frame, headerSize);
+  return frame;
+}
+
+function deliver(sub: WebSocket, message: unknown): void {
+  const out = message as Outgoing;
+  const conn = sub.conn;
+  const deflate = conn.deflate;
+  let frame: Buffer;
+  if (deflate !== null && (out.compress ?? out.payload.length >= deflate.threshold)) {
+    if (!deflate.params.serverNoContextTakeover) {
+      // This peer's inflater expects our per-connection context: a shared
+      // frame would corrupt it, so compress for this socket alone.
+      reportDrop(sub, sub.send(out.payload, out.opcode === OpCode.BINARY, true), out);
+      return;
+    }
+    // RFC 7692 7.2.3: a message compressed without history decodes anywhere.
+    if (out.deflated === null) out.deflated = buildFrame(out.opcode, compressOnce(out.payload), true);
+    frame = out.deflated;
+  } else {
+    if (out.plain === null) out.plain = buildFrame(out.opcode, out.payload, false);
+    frame = out.plain;
+  }
+  reportDrop(sub, sub.sendPrebuilt(frame, out.payload.length), out);
+}
+
+function reportDrop(sub: WebSocket, status: SendStatus, out: Outgoing): void {
+  if (status !== SendStatus.DROPPED || sub.closed) return;
+  sub.notifyDropped(out.message);
+}

@@ -1,0 +1,156 @@
+import { TopicLimits, TopicTrie } from './topic-trie';
+
+/**
+ * Where subscriptions live and how a publish finds its local recipients. The
+ * app and socket layers talk only to this interface, so a cross-process broker
+ * (one that also forwards publishes to other processes) can replace
+ * InMemoryBroker without touching them.
+ *
+ * Topics and patterns follow TopicTrie: `/`-separated levels, `+` and `#`
+ * wildcard levels in subscriptions only.
+ */
+export interface Broker<S extends object> {
+  /** Subscribes `sub` to a topic or pattern. Returns false if it already was. Throws on an invalid pattern. */
+  subscribe(sub: S, topic: string): boolean;
+  /** Removes one subscription. Returns false if there was none. Throws on an invalid pattern. */
+  unsubscribe(sub: S, topic: string): boolean;
+  /** Removes every subscription of `sub`; returns how many. Call when a socket closes. */
+  unsubscribeAll(sub: S): number;
+  /** Whether `sub` is subscribed to exactly this topic or pattern string. */
+  isSubscribed(sub: S, topic: string): boolean;
+  /** The topics and patterns `sub` is subscribed to, in subscription order. */
+  topicsOf(sub: S): string[];
+  /** Number of subscribers of exactly this topic or pattern string (no wildcard matching). */
+  numSubscribers(topic: string): number;
+  /**
+   * Delivers `message` to each local subscriber matching `topic` once, except
+   * `exclude` (may be null). The recipients are fixed when the call starts:
+   * (un)subscribing from inside `deliver` affects later publishes only.
+   * Returns the number of recipients. Throws on an invalid topic or one with a
+   * wildcard level.
+   */
+  publish(topic: string, message: unknown, exclude: S | null, deliver: (sub: S, message: unknown) => void): number;
+}
+
+/**
+ * Called when a topic's subscriber count changes: `newCount` and `oldCount`
+ * are the counts of subscribers of exactly `topic` (a pattern string counts as
+ * its own topic) after and before `sub` joined or left. Called after the
+ * change, so the broker's state is already updated; `newCount === 0` means the
+ * topic is now empty, `oldCount === 0` that it just got its first subscriber.
+ */
+export type SubscriptionChangeHook<S> = (sub: S, topic: string, newCount: number, oldCount: number) => void;
+
+/** Options for InMemoryBroker. */
+export interface InMemoryBrokerOptions<S> extends TopicLimits {
+  /** Presence hook, called for each subscribe, unsubscribe and each topic dropped by unsubscribeAll. */
+  onSubscriptionChange?: SubscriptionChangeHook<S>;
+}
+
+/**
+ * Reusable publish state, passed to TopicTrie.forEachMatch as its context so
+ * publishing allocates no closure. publish() saves and restores the fields
+ * around the call, so a `deliver` that publishes again is safe.
+ */
+interface PublishState<S> {
+  message: unknown;
+  exclude: S | null;
+  deliver: ((sub: S, message: unknown) => void) | null;
+  recipients: number;
+}
+
+function deliverOne<S>(sub: S, st: PublishState<S>): void {
+  if (sub === st.exclude) return;
+  st.recipients++;
+  const deliver = st.deliver!;
+  deliver(sub, st.message);
+}
+
+/** The single-process Broker, backed by a TopicTrie. */
+export class InMemoryBroker<S extends object> implements Broker<S> {
+  /** The underlying subscription index (exposed for stats such as nodeCount). */
+  readonly trie: TopicTrie<S>;
+  private readonly onChange: SubscriptionChangeHook<S> | null;
+  private readonly st: PublishState<S> = { message: undefined, exclude: null, deliver: null, recipients: 0 };
+
+  /** @param options topic limits and the optional presence hook. */
+  constructor(options?: InMemoryBrokerOptions<S>) {
+    this.trie = new TopicTrie<S>(options);
+    this.onChange = options?.onSubscriptionChange ?? null;
+  }
+
+  /** See Broker.subscribe. */
+  subscribe(sub: S, topic: string): boolean {
+    if (!this.trie.subscribe(sub, topic)) return false;
+    if (this.onChange !== null) {
+      const n = this.trie.count(topic);
+      this.onChange(sub, topic, n, n - 1);
+    }
+    return true;
+  }
+
+  /** See Broker.unsubscribe. */
+  unsubscribe(sub: S, topic: string): boolean {
+    if (!this.trie.unsubscribe(sub, topic)) return false;
+    if (this.onChange !== null) {
+      const n = this.trie.count(topic);
+      this.onChange(sub, topic, n, n + 1);
+    }
+    return true;
+  }
+
+  /**
+   * See Broker.unsubscribeAll. With a hook, every subscription is removed
+   * first and the hook is then called once per topic, so a throwing hook
+   * cannot leave the subscriber half-unsubscribed.
+   */
+  unsubscribeAll(sub: S): number {
+    const onChange = this.onChange;
+    if (onChange === null) return this.trie.unsubscribeAll(sub);
+    const topics = this.trie.topicsOf(sub);
+    const counts = new Array<number>(topics.length);
+    for (let i = 0; i < topics.length; i++) {
+      this.trie.unsubscribe(sub, topics[i]);
+      counts[i] = this.trie.count(topics[i]);
+    }
+    for (let i = 0; i < topics.length; i++) onChange(sub, topics[i], counts[i], counts[i] + 1);
+    return topics.length;
+  }
+
+  /** See Broker.isSubscribed. */
+  isSubscribed(sub: S, topic: string): boolean {
+    return this.trie.isSubscribed(sub, topic);
+  }
+
+  /** See Broker.topicsOf. */
+  topicsOf(sub: S): string[] {
+    return this.trie.topicsOf(sub);
+  }
+
+  /** See Broker.numSubscribers. */
+  numSubscribers(topic: string): number {
+    return this.trie.count(topic);
+  }
+
+  /** See Broker.publish. */
+  publish(topic: string, message: unknown, exclude: S | null, deliver: (sub: S, message: unknown) => void): number {
+    const st = this.st;
+    const prevMessage = st.message;
+    const prevExclude = st.exclude;
+    const prevDeliver = st.deliver;
+    const prevRecipients = st.recipients;
+    st.message = message;
+    st.exclude = exclude;
+    st.deliver = deliver;
+    st.recipients = 0;
+    try {
+      this.trie.forEachMatch(topic, deliverOne, st);
+      return st.recipients;
+    } finally {
+      st.message = prevMessage;
+      st.exclude = prevExclude;
+      st.deliver = prevDeliver;
+      st.recipients = prevRecipients;
+    }
+  }
+}

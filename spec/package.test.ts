@@ -1,0 +1,57 @@
+/**
+ * The built package works from another folder with both require() and import.
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, mkdirSync, symlinkSync, writeFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+
+const root = resolve(__dirname, '..');
+
+describe('package', () => {
+  let dir: string;
+  beforeAll(() => {
+    execFileSync('npm', ['run', 'build', '--silent'], { cwd: root, stdio: 'pipe' });
+    dir = mkdtempSync(join(tmpdir(), 'xyra-consumer-'));
+    mkdirSync(join(dir, 'node_modules'));
+    symlinkSync(root, join(dir, 'node_modules', 'xyra'), 'dir');
+  }, 120000);
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  test('has no runtime dependencies', () => {
+    const pkg = require(join(root, 'package.json'));
+    expect(Object.keys(pkg.dependencies ?? {})).toEqual([]);
+  });
+
+  test('require("xyra") gives App, connect and OpCode', () => {
+    const out = execFileSync(process.execPath, ['-e', "const x = require('xyra'); console.log(typeof x.App, typeof x.connect, x.OpCode.TEXT, x.OpCode.BINARY)"], { cwd: dir }).toString();
+    expect(out.trim()).toBe('function function 1 2');
+  });
+
+  test('import { App } from "xyra" works and is the same class as require()', () => {
+    writeFileSync(
+      join(dir, 'check.mjs'),
+      "import { App, connect, OpCode } from 'xyra';\nimport { createRequire } from 'node:module';\nconst req = createRequire(import.meta.url);\nconsole.log(typeof App, typeof connect, OpCode.CLOSE, App === req('xyra').App);\n",
+    );
+    const out = execFileSync(process.execPath, [join(dir, 'check.mjs')], { cwd: dir }).toString();
+    expect(out.trim()).toBe('function function 8 true');
+  });
+
+  test('a server and client from the built package talk', () => {
+    writeFileSync(
+      join(dir, 'talk.mjs'),
+      `import { App, connect } from 'xyra';
+const app = new App();
+app.websocket('/ws', { message(ws, m) { ws.send('echo:' + m); } });
+const port = await app.listen(0, '127.0.0.1');
+const ws = await connect('ws://127.0.0.1:' + port + '/ws');
+const got = await new Promise((r) => { ws.on('message', r); ws.send('hi'); });
+console.log(got);
+ws.close();
+await app.close();
+`,
+    );
+    const out = execFileSync(process.execPath, [join(dir, 'talk.mjs')], { cwd: dir, timeout: 20000 }).toString();
+    expect(out.trim()).toBe('echo:hi');
+  });
+});
