@@ -17,41 +17,38 @@ const WORD_THRESHOLD = 32;
 /** Int32Array uses platform byte order; the word key below is built little-endian. */
 const LITTLE_ENDIAN = endianness() === 'LE';
 
-/** The 4-byte key rotated so that word lane 0 lines up with key byte `offset & 3`, as a little-endian int32. */
-function wordKey(key: Buffer, offset: number): number {
-  return (
-    key[offset & 3] |
-    (key[(offset + 1) & 3] << 8) |
-    (key[(offset + 2) & 3] << 16) |
-    (key[(offset + 3) & 3] << 24)
-  );
+/** A 4-byte key as a little-endian int32: key[0] in the low byte. */
+function keyToInt(key: Buffer): number {
+  return key[0] | (key[1] << 8) | (key[2] << 16) | (key[3] << 24);
 }
 
 /**
- * XOR `buf[start..end)` in place with `key`, where `buf[start]` is payload
- * byte number `keyOffset` (mod 4) of the frame.
+ * XOR `buf[start..end)` in place with the key `k` (little-endian int32),
+ * where `buf[start]` is payload byte number `keyOffset` (mod 4) of the frame.
  */
-function xorInPlace(buf: Buffer, start: number, end: number, key: Buffer, keyOffset: number): void {
+function xorInPlace(buf: Buffer, start: number, end: number, k: number, keyOffset: number): void {
   let i = start;
+  let o = keyOffset & 3;
   if (LITTLE_ENDIAN && end - start >= WORD_THRESHOLD) {
     // Byte-wise until the absolute address is 4-aligned, as Int32Array requires.
     const alignEnd = start + ((4 - ((buf.byteOffset + start) & 3)) & 3);
-    for (; i < alignEnd; i++) buf[i] ^= key[(keyOffset + i - start) & 3];
+    for (; i < alignEnd; i++, o = (o + 1) & 3) buf[i] ^= (k >>> (o << 3)) & 0xff;
     const words = (end - i) >>> 2;
-    const k = wordKey(key, keyOffset + i - start);
+    // The key rotated so that word lane 0 lines up with key byte `o`.
+    const w32 = o === 0 ? k : (k >>> (o << 3)) | (k << (32 - (o << 3)));
     const view = new Int32Array(buf.buffer, buf.byteOffset + i, words);
     const unrolled = words & ~3;
     let w = 0;
     for (; w < unrolled; w += 4) {
-      view[w] ^= k;
-      view[w + 1] ^= k;
-      view[w + 2] ^= k;
-      view[w + 3] ^= k;
+      view[w] ^= w32;
+      view[w + 1] ^= w32;
+      view[w + 2] ^= w32;
+      view[w + 3] ^= w32;
     }
-    for (; w < words; w++) view[w] ^= k;
+    for (; w < words; w++) view[w] ^= w32;
     i += words << 2;
   }
-  for (; i < end; i++) buf[i] ^= key[(keyOffset + i - start) & 3];
+  for (; i < end; i++, o = (o + 1) & 3) buf[i] ^= (k >>> (o << 3)) & 0xff;
 }
 
 /**
@@ -66,7 +63,7 @@ export function mask(source: Buffer, key: Buffer, output: Buffer, offset: number
   // memcpy then an aligned in-place XOR: source and output rarely share the
   // same alignment mod 4, and the copy is far cheaper than unaligned access.
   source.copy(output, offset, 0, length);
-  xorInPlace(output, offset, offset + length, key, 0);
+  xorInPlace(output, offset, offset + length, keyToInt(key), 0);
 }
 
 /**
@@ -75,10 +72,18 @@ export function mask(source: Buffer, key: Buffer, output: Buffer, offset: number
  * payload arriving in several chunks can be unmasked chunk by chunk.
  */
 export function unmask(buffer: Buffer, key: Buffer, keyOffset = 0): void {
-  xorInPlace(buffer, 0, buffer.length, key, keyOffset & 3);
+  xorInPlace(buffer, 0, buffer.length, keyToInt(key), keyOffset);
 }
 
 /** Unmask `buffer[start..end)` in place without creating a subarray; see {@link unmask}. */
 export function unmaskRange(buffer: Buffer, start: number, end: number, key: Buffer, keyOffset = 0): void {
-  xorInPlace(buffer, start, end, key, keyOffset & 3);
+  xorInPlace(buffer, start, end, keyToInt(key), keyOffset);
+}
+
+/**
+ * Unmask `buffer[start..end)` in place with the key given as a little-endian
+ * int32 (`key[0]` in the low byte), as the parser keeps it: no key Buffer.
+ */
+export function unmaskRangeInt(buffer: Buffer, start: number, end: number, key: number, keyOffset = 0): void {
+  xorInPlace(buffer, start, end, key, keyOffset);
 }

@@ -12,7 +12,7 @@
  */
 
 import { CloseCode } from './close-codes';
-import { unmaskRange } from './mask';
+import { unmaskRangeInt } from './mask';
 import { OpCode } from './opcode';
 import { ProtocolError } from './protocol-error';
 
@@ -70,6 +70,8 @@ export enum ParserState {
 }
 
 const EMPTY = Buffer.alloc(0);
+/** Placeholder until a parser first needs to stash header bytes. */
+const NO_STASH = Buffer.alloc(0);
 /** 2^53 / 2^32: a 64-bit length whose high word reaches this is not a safe integer. */
 const MAX_SAFE_HIGH_WORD = 0x200000;
 const TWO_POW_32 = 0x100000000;
@@ -94,7 +96,9 @@ export class FrameParser {
   private error: ProtocolError | null = null;
 
   /** Header bytes that straddle chunks. */
-  private readonly stash = Buffer.alloc(8);
+  // Header bytes that straddle chunks; allocated on first need (most
+  // connections never need it), so an idle parser holds no Buffer at all.
+  private stash: Buffer = NO_STASH;
   private stashLength = 0;
 
   // Current frame.
@@ -105,7 +109,8 @@ export class FrameParser {
   private payloadLength = 0;
   /** Payload bytes of the current frame consumed so far (also the mask offset). */
   private received = 0;
-  private readonly maskKey = Buffer.alloc(4);
+  /** The masking key as a little-endian int32 (key[0] in the low byte): no Buffer per connection. */
+  private maskKey = 0;
   /** Control payload being assembled across chunks, else null. */
   private controlBuffer: Buffer | null = null;
 
@@ -202,14 +207,20 @@ export class FrameParser {
         }
 
         case ParserState.MASKING_KEY: {
-          const key = this.maskKey;
           let have = this.stashLength;
-          while (have < 4 && pos < length) key[have++] = chunk[pos++];
-          if (have < 4) {
-            this.stashLength = have;
-            return;
+          if (have === 0 && length - pos >= 4) {
+            this.maskKey = chunk.readInt32LE(pos);
+            pos += 4;
+          } else {
+            // Key split across chunks: collect it byte by byte (stashLength counts key bytes).
+            if (have === 0) this.maskKey = 0;
+            while (have < 4 && pos < length) this.maskKey |= chunk[pos++] << (8 * have++);
+            if (have < 4) {
+              this.stashLength = have;
+              return;
+            }
+            this.stashLength = 0;
           }
-          this.stashLength = 0;
           this.startPayload();
           break;
         }
@@ -219,7 +230,7 @@ export class FrameParser {
           const available = length - pos;
           const take = remaining < available ? remaining : available;
           const end = pos + take;
-          if (this.masked) unmaskRange(chunk, pos, end, this.maskKey, this.received);
+          if (this.masked) unmaskRangeInt(chunk, pos, end, this.maskKey, this.received);
           const view = pos === 0 && end === length ? chunk : chunk.subarray(pos, end);
           pos = end;
           this.received += take;
@@ -236,7 +247,7 @@ export class FrameParser {
           if (this.controlBuffer === null && length - pos >= total) {
             // Whole control payload inside this chunk: unmask in place, hand out a view.
             const end = pos + total;
-            if (this.masked) unmaskRange(chunk, pos, end, this.maskKey, 0);
+            if (this.masked) unmaskRangeInt(chunk, pos, end, this.maskKey, 0);
             payload = chunk.subarray(pos, end);
             pos = end;
           } else {
@@ -248,7 +259,7 @@ export class FrameParser {
             pos += take;
             this.received += take;
             if (this.received < total) return;
-            if (this.masked) unmaskRange(buffer, 0, total, this.maskKey, 0);
+            if (this.masked) unmaskRangeInt(buffer, 0, total, this.maskKey, 0);
             payload = buffer;
             this.controlBuffer = null;
           }
@@ -263,7 +274,8 @@ export class FrameParser {
   /** Copy chunk bytes into the stash until it holds `need` bytes or the chunk ends; returns the new position. */
   private fillStash(chunk: Buffer, pos: number, need: number): number {
     let have = this.stashLength;
-    const stash = this.stash;
+    let stash = this.stash;
+    if (stash === NO_STASH) stash = this.stash = Buffer.allocUnsafe(8);
     while (have < need && pos < chunk.length) stash[have++] = chunk[pos++];
     this.stashLength = have;
     return pos;

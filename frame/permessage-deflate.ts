@@ -798,8 +798,12 @@ export class PerMessageDeflate {
    * inflater is stopped; corrupt data fails with ProtocolError 1007. After
    * either, the decompress direction stays failed. The buffers are not kept
    * after the callback.
+   *
+   * @throws UsageError when maxOutput is not a number >= 0.
    */
   decompress(data: Buffer | Buffer[], maxOutput: number, cb: DeflateCallback): void {
+    // NaN would compare false and silently lift the limit
+    if (!(maxOutput >= 0)) throw new UsageError('maxOutput must be a number >= 0 (Infinity for no limit)');
     this.inflater.push(data, maxOutput, cb);
   }
 

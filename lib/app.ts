@@ -13,6 +13,7 @@ import { WebSocket, type WebSocketBehavior, type WebSocketOwner, type PubSubHub,
 import { resolveSocketOptions, type SocketOptions, type ResolvedSocketOptions } from './options';
 import { Router, splitUrl } from './router';
 import { Sweeper, tickFor, type Sweepable } from './sweeper';
+import { attachSocket, type SocketEvents } from './socket-events';
 import { PubSub } from './pubsub-hub';
 import { HttpHandler, type HttpRouteHandler, type HttpOptions, resolveHttpOptions, type ResolvedHttpOptions } from './http';
 import { parseExtensionHeader } from '../frame/extension-header';
@@ -101,10 +102,6 @@ export interface AppStats {
   topics: number;
 }
 
-const kSession = Symbol('xyra.session');
-interface SessionSocket extends net.Socket {
-  [kSession]?: UpgradeSession;
-}
 
 /**
  * The Xyra application: `app.websocket(path, handler)`, `app.get(...)`,
@@ -113,8 +110,8 @@ interface SessionSocket extends net.Socket {
 export class App implements WebSocketOwner {
   readonly sweeper: Sweeper;
   readonly hub: PubSubHub & PubSub;
-  readonly stats_ = { messagesIn: 0, messagesOut: 0, bytesIn: 0, bytesOut: 0 };
-  /** @internal */ stats: WebSocketOwner['stats'];
+  /** @internal Traffic counters behind stats(). */
+  readonly counters = { messagesIn: 0, messagesOut: 0, bytesIn: 0, bytesOut: 0 };
   /** @internal */ readonly http: HttpHandler;
   /** @internal */ readonly httpOptions: ResolvedHttpOptions;
 
@@ -132,7 +129,6 @@ export class App implements WebSocketOwner {
     this.handshakeTimeout = options.handshakeTimeout ?? 10_000;
     this.headLimits = { maxHeadBytes: options.maxHeadBytes ?? 16384, maxHeaders: options.maxHeaders ?? 100 };
     this.sweeper = new Sweeper(tickFor(this.handshakeTimeout));
-    this.stats = this.stats_;
     this.hub = new PubSub(this);
     this.httpOptions = resolveHttpOptions(options);
     this.http = new HttpHandler(this.httpOptions);
@@ -148,8 +144,10 @@ export class App implements WebSocketOwner {
    * Patterns: `/chat`, `/room/{id}`, `/room/:id`, `/files/*`.
    */
   websocket<UserData = any>(pattern: string, handler: ((ws: WebSocket<UserData>) => void) | AppBehavior<UserData>, options: RouteOptions = {}): this {
+    if (typeof handler !== 'function' && (typeof handler !== 'object' || handler === null)) {
+      throw new UsageError('websocket() takes a function or a behaviour object');
+    }
     const behavior: AppBehavior = typeof handler === 'function' ? { open: handler as (ws: WebSocket) => void } : { ...handler };
-    if (typeof behavior !== 'object' || behavior === null) throw new UsageError('websocket() takes a function or a behaviour object');
     const merged: RouteOptions = { ...pickOptions(behavior), ...options };
     const resolved = resolveSocketOptions(merged);
     this.router.add(pattern, {
@@ -206,17 +204,18 @@ export class App implements WebSocketOwner {
   }
 
   /** Open connections, traffic counters and subscriptions. */
-  stats_snapshot(): AppStats {
+  stats(): AppStats {
     return this.getStats();
   }
 
+  /** Same as stats(). */
   getStats(): AppStats {
     return {
       connections: this.sockets.size,
-      messagesIn: this.stats_.messagesIn,
-      messagesOut: this.stats_.messagesOut,
-      bytesIn: this.stats_.bytesIn,
-      bytesOut: this.stats_.bytesOut,
+      messagesIn: this.counters.messagesIn,
+      messagesOut: this.counters.messagesOut,
+      bytesIn: this.counters.bytesIn,
+      bytesOut: this.counters.bytesOut,
       subscriptions: this.hub.subscriptionCount(),
       topics: this.hub.topicCount(),
     };
@@ -320,8 +319,10 @@ export class App implements WebSocketOwner {
       headers,
       rawHeaders,
     };
+    socket.setTimeout(0); // node:http's timeouts no longer apply: our deadlines do
     const session = new UpgradeSession(this, socket);
     this.sessions.add(session);
+    session.attach();
     void session.upgrade(parsed, head);
   }
 
@@ -367,12 +368,11 @@ export class App implements WebSocketOwner {
 
   /** @internal */
   routeOf(ws: WebSocket): Route | undefined {
-    return routeOfSocket.get(ws);
+    return (ws.route as Route | null) ?? undefined;
   }
 }
 
 const kApp = Symbol('xyra.app');
-const routeOfSocket = new WeakMap<WebSocket, Route>();
 
 function onRawConnection(this: net.Server & { [kApp]?: App }, socket: net.Socket): void {
   this[kApp]!.accept(socket);
@@ -431,66 +431,110 @@ class UpgradeResponseImpl implements UpgradeResponse {
   }
 }
 
+/** Where a raw connection is (numeric, house style). */
+enum SessionState {
+  /** Reading a request head (the first, or the next on a keep-alive connection). */
+  HEAD = 0,
+  /** The HTTP side is answering a request. */
+  HTTP = 1,
+  /** An upgrade is being validated (maybe awaiting an async hook). */
+  UPGRADING = 2,
+  /** Handed to a WebSocket, answered with an error, or gone. */
+  DONE = 3,
+}
+
 /**
  * A raw connection until its request head is complete: enforces the head
  * limits and the handshake timeout, then upgrades or hands over to HTTP.
  */
-export class UpgradeSession implements Sweepable {
+export class UpgradeSession implements Sweepable, SocketEvents {
   private parser: RequestHeadParser;
   private idleSince: number;
-  private done = false;
-  /** HTTP keep-alive: the session stays for the next request. */
-  private busy = false;
+  private state = SessionState.HEAD;
+  /** Bytes that arrived while an async upgrade hook ran. */
+  private held: Buffer[] | null = null;
+  /** The peer half-closed or the socket closed while we were busy. */
+  private peerGone = false;
 
   constructor(
     private readonly app: App,
     readonly socket: net.Socket,
   ) {
     this.parser = new RequestHeadParser(app.headLimits);
-    this.idleSince = app.sweeper.now;
+    this.idleSince = Date.now();
   }
 
   attach(): void {
-    const socket = this.socket as SessionSocket;
-    socket[kSession] = this;
-    socket.on('data', onSessionData);
-    socket.on('error', onSessionError);
-    socket.on('close', onSessionClose);
-    socket.on('end', onSessionEnd);
+    attachSocket(this.socket, this);
     this.app.sweeper.add(this);
   }
 
-  private detach(): void {
-    const socket = this.socket as SessionSocket;
-    socket.off('data', onSessionData);
-    socket.off('error', onSessionError);
-    socket.off('close', onSessionClose);
-    socket.off('end', onSessionEnd);
-    socket[kSession] = undefined;
+  /** Leave the App's bookkeeping; the socket's events still come here until handed on. */
+  private release(): void {
+    this.state = SessionState.DONE;
     this.app.sweeper.delete(this);
     this.app.sessionDone(this);
   }
 
   /** @internal */
   sweep(now: number): void {
-    if (this.done || this.busy) return;
+    if (this.state !== SessionState.HEAD) return;
     // Covers a slow request head (slowloris) and an idle keep-alive connection alike.
     if (now - this.idleSince >= this.app.handshakeTimeoutMs) this.destroy();
   }
 
   destroy(): void {
-    if (this.done) return;
-    this.done = true;
-    this.detach();
+    if (this.state !== SessionState.DONE) this.release();
     this.socket.destroy();
   }
 
-  /** @internal */
-  data(chunk: Buffer): void {
-    if (this.done || this.busy) {
-      if (this.busy) this.app.http.buffer(this.socket, chunk);
-      return;
+  /** @internal SocketEvents */
+  socketData(chunk: Buffer): void {
+    switch (this.state) {
+      case SessionState.HEAD:
+        this.readHead(chunk);
+        break;
+      case SessionState.HTTP:
+        this.app.http.buffer(this.socket, chunk);
+        break;
+      case SessionState.UPGRADING:
+        if (this.held === null) this.held = [];
+        this.held.push(chunk);
+        break;
+      default:
+        // DONE: the answer is written and the socket is closing; ignore the rest.
+        break;
     }
+  }
+
+  /** @internal SocketEvents: the peer half-closed. */
+  socketEnd(): void {
+    if (this.state === SessionState.HEAD) {
+      // Nothing more will come: an unfinished head is dropped.
+      this.destroy();
+    } else if (this.state === SessionState.DONE) {
+      this.socket.destroy();
+    } else {
+      this.peerGone = true;
+    }
+  }
+
+  /** @internal SocketEvents */
+  socketClose(): void {
+    this.peerGone = true;
+    if (this.state !== SessionState.DONE) this.release();
+  }
+
+  /** @internal SocketEvents */
+  socketError(): void {
+    this.peerGone = true;
+    if (this.state === SessionState.HEAD || this.state === SessionState.DONE) this.destroy();
+  }
+
+  /** @internal SocketEvents */
+  socketDrain(): void {}
+
+  private readHead(chunk: Buffer): void {
     let result;
     try {
       result = this.parser.push(chunk);
@@ -500,60 +544,49 @@ export class UpgradeSession implements Sweepable {
       return;
     }
     if (result === null) return;
-    this.parser = new RequestHeadParser(this.app.headLimits);
     const { head, rest } = result;
     const upgrade = head.headers['upgrade'];
     if (upgrade !== undefined && /\bwebsocket\b/i.test(upgrade)) {
-      this.done = true;
-      this.detach();
       void this.upgrade(head, rest);
       return;
     }
-    // Plain HTTP: the HTTP side answers, and may hand the socket back for keep-alive.
-    this.busy = true;
+    // Plain HTTP: the HTTP side answers, and hands the socket back for keep-alive.
+    this.parser = new RequestHeadParser(this.app.headLimits);
+    this.state = SessionState.HTTP;
     this.app.http.handle(this.socket, head, rest, this);
   }
 
   /** @internal the HTTP side finished a request; `rest` is any pipelined data. */
   httpDone(keepAlive: boolean, rest: Buffer): void {
-    this.busy = false;
-    this.idleSince = this.app.sweeper.now;
-    if (!keepAlive) {
-      this.done = true;
-      this.detach();
+    if (this.state !== SessionState.HTTP) return;
+    if (!keepAlive || this.peerGone) {
+      this.release();
       closeGracefully(this.socket);
       return;
     }
-    if (rest.length > 0) this.data(rest);
+    this.state = SessionState.HEAD;
+    this.idleSince = Date.now();
+    if (rest.length > 0) this.readHead(rest);
   }
 
-  private fail(status: number, message: string): void {
-    if (this.done) return;
-    this.done = true;
-    this.detach();
-    writeErrorAndClose(this.socket, status, message);
+  private fail(status: number, message: string, headers?: Record<string, string>): void {
+    if (this.state === SessionState.DONE) return;
+    this.release();
+    writeErrorAndClose(this.socket, status, message, headers);
   }
 
   /** Validate and answer an upgrade request (RFC 6455 4.2). */
   async upgrade(head: HttpRequestHead, rest: Buffer): Promise<void> {
     const app = this.app;
     const socket = this.socket;
-    this.done = true;
-    app.sessionDone(this);
-    // Until the 101 is sent, keep errors quiet and the socket guarded.
-    socket.on('error', noop);
+    this.state = SessionState.UPGRADING;
+    app.sweeper.delete(this);
     const { path, query } = splitUrl(head.url);
     const match = app.matchRoute(path);
-    if (match === null) {
-      writeErrorAndClose(socket, 404, 'Not Found');
-      return;
-    }
+    if (match === null) return this.fail(404, 'Not Found');
     const route = match.value;
     const valid = validateUpgradeRequest(head);
-    if (!valid.ok) {
-      writeErrorAndClose(socket, valid.status, valid.reason, valid.headers);
-      return;
-    }
+    if (!valid.ok) return this.fail(valid.status, valid.reason, valid.headers);
     const req: UpgradeRequest = {
       method: head.method,
       url: head.url,
@@ -567,36 +600,25 @@ export class UpgradeSession implements Sweepable {
       remotePort: socket.remotePort ?? 0,
       getHeader: (name: string) => head.headers[name.toLowerCase()],
     };
-    if (!originAllowed(route, valid.origin, head.headers['host'], req)) {
-      writeErrorAndClose(socket, 403, 'Origin not allowed');
-      return;
-    }
+    if (!originAllowed(route, valid.origin, head.headers['host'], req)) return this.fail(403, 'Origin not allowed');
     const res = new UpgradeResponseImpl();
     const hook = route.behavior.upgrade;
     if (hook !== undefined) {
-      // Hold bytes that arrive while an async hook runs.
-      const held: Buffer[] = rest.length > 0 ? [rest] : [];
-      const hold = (chunk: Buffer) => held.push(chunk);
-      let ended = false;
-      const onEnd = () => (ended = true);
-      socket.on('data', hold);
-      socket.on('close', onEnd);
+      if (rest.length > 0) this.held = [rest];
       try {
         await hook(req, res);
       } catch (err) {
         app.reportError(null, err instanceof Error ? err : new Error(String(err)));
-        socket.off('data', hold);
-        writeErrorAndClose(socket, 500, 'Internal Server Error');
+        return this.fail(500, 'Internal Server Error');
+      }
+      if (this.peerGone || socket.destroyed) {
+        this.destroy();
         return;
       }
-      socket.off('data', hold);
-      socket.off('close', onEnd);
-      if (ended || socket.destroyed) return;
-      rest = held.length === 1 ? held[0] : Buffer.concat(held);
-      if (res.rejected !== null) {
-        writeErrorAndClose(socket, res.rejected.status, res.rejected.body || undefined, res.rejected.headers);
-        return;
-      }
+      const held = this.held;
+      this.held = null;
+      rest = held === null ? EMPTY_BUFFER : held.length === 1 ? held[0] : Buffer.concat(held);
+      if (res.rejected !== null) return this.fail(res.rejected.status, res.rejected.body, res.rejected.headers);
     }
     let protocol = res.protocol ?? '';
     if (protocol !== '' && !valid.protocols.includes(protocol)) {
@@ -627,11 +649,10 @@ export class UpgradeSession implements Sweepable {
       response = buildAcceptResponse(valid.key, protocol || undefined, extensions || undefined, res.headers);
     } catch (err) {
       app.reportError(null, err instanceof Error ? err : new Error(String(err)));
-      writeErrorAndClose(socket, 500, 'Internal Server Error');
-      return;
+      return this.fail(500, 'Internal Server Error');
     }
+    this.release();
     if (socket.destroyed) return;
-    socket.off('error', noop);
     const ws = new WebSocket(socket, 'server', route.behavior, app, route.options, {
       url: head.url,
       protocol,
@@ -639,28 +660,16 @@ export class UpgradeSession implements Sweepable {
       data: res.data,
     });
     ws.params = match.params;
-    ws.query = query;
+    ws.route = route;
     if (params !== null) ws.conn.setDeflate(new PerMessageDeflate('server', params, compression as DeflateOptions));
-    routeOfSocket.set(ws, route);
     app.addSocket(ws);
     socket.write(response);
     ws.start(rest);
   }
 }
 
-function onSessionData(this: SessionSocket, chunk: Buffer): void {
-  this[kSession]?.data(chunk);
-}
-function onSessionError(this: SessionSocket): void {
-  this[kSession]?.destroy();
-}
-function onSessionClose(this: SessionSocket): void {
-  this[kSession]?.destroy();
-}
-function onSessionEnd(this: SessionSocket): void {
-  // The client half-closed before finishing a request: nothing more will come.
-  this[kSession]?.destroy();
-}
+const EMPTY_BUFFER = Buffer.alloc(0);
+
 function noop(): void {}
 
 /** Answer with an HTTP error and close the connection (RFC 6455 4.2.1: no upgrade). */

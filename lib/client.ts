@@ -44,7 +44,7 @@ const clientSweeper = new Sweeper(250);
 class ClientOwner implements WebSocketOwner {
   readonly sweeper = clientSweeper;
   readonly hub = null;
-  stats = null;
+  counters = null;
   constructor(private readonly onError: ((err: Error, ws: WebSocket | null) => void) | undefined) {}
   removeSocket(): void {}
   reportError(ws: WebSocket, err: Error): void {

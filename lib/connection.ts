@@ -85,6 +85,9 @@ interface PendingSend {
 }
 
 const EMPTY = Buffer.alloc(0);
+/** Shared empty queues; replaced by a connection's own array on first push. */
+const NO_EVENTS: PendingEvent[] = [];
+const NO_SENDS: PendingSend[] = [];
 
 /**
  * One WebSocket connection's protocol state. Holds the frame parser, message
@@ -126,9 +129,10 @@ export class Connection implements FrameHandler {
   private readonly utf8 = new Utf8Validator();
 
   // Asynchronous decompression keeps received events in order.
-  private pendingIn: PendingEvent[] = [];
+  // (Both queues are empty arrays shared until first use: idle connections stay small.)
+  private pendingIn: PendingEvent[] = NO_EVENTS;
   // Asynchronous compression keeps sent frames in order.
-  private pendingOut: PendingSend[] = [];
+  private pendingOut: PendingSend[] = NO_SENDS;
 
   constructor(handler: ConnectionHandler, options: ConnectionOptions) {
     this.handler = handler;
@@ -206,11 +210,11 @@ export class Connection implements FrameHandler {
     if (!this.frameFin) return;
     const opcode = this.msgOpcode;
     const chunks = this.msgChunks;
-    const compressed = this.msgCompressed;
     this.msgOpcode = 0;
-    this.msgChunks = [];
 
-    if (compressed) {
+    if (this.msgCompressed) {
+      // The inflater keeps this array; start a new one.
+      this.msgChunks = [];
       this.inflateMessage(chunks, opcode === OpCode.BINARY);
       return;
     }
@@ -218,8 +222,9 @@ export class Connection implements FrameHandler {
       throw new ProtocolError(CloseCode.INVALID_PAYLOAD, 'Text message ends inside a UTF-8 sequence');
     }
     const data = joinChunks(chunks, this.msgLength);
+    chunks.length = 0; // reuse the array: no allocation per message
     if (this.pendingIn.length !== 0) {
-      this.pendingIn.push({ kind: PendingKind.MESSAGE, data, isBinary: opcode === OpCode.BINARY, ready: true, error: null });
+      this.inQueue().push({ kind: PendingKind.MESSAGE, data, isBinary: opcode === OpCode.BINARY, ready: true, error: null });
       return;
     }
     this.handler.onMessage(data, opcode === OpCode.BINARY);
@@ -243,13 +248,23 @@ export class Connection implements FrameHandler {
         this.closeReceived = true;
         if (this.pendingIn.length !== 0) {
           // Deliver the messages still being inflated before acting on the close.
-          this.pendingIn.push({ kind: PendingKind.CLOSE, data: payload, isBinary: false, ready: true, error: null });
+          this.inQueue().push({ kind: PendingKind.CLOSE, data: payload, isBinary: false, ready: true, error: null });
           return;
         }
         this.handleClose(code, reason);
         break;
       }
     }
+  }
+
+  private inQueue(): PendingEvent[] {
+    if (this.pendingIn === NO_EVENTS) this.pendingIn = [];
+    return this.pendingIn;
+  }
+
+  private outQueue(): PendingSend[] {
+    if (this.pendingOut === NO_SENDS) this.pendingOut = [];
+    return this.pendingOut;
   }
 
   private handleClose(code: number, reason: string): void {
@@ -272,7 +287,7 @@ export class Connection implements FrameHandler {
     const deflate = this.deflate;
     if (deflate === null) throw new ProtocolError(CloseCode.PROTOCOL_ERROR, 'Compressed frame without permessage-deflate');
     const event: PendingEvent = { kind: PendingKind.MESSAGE, data: null, isBinary, ready: false, error: null };
-    this.pendingIn.push(event);
+    this.inQueue().push(event);
     if (this.pendingIn.length === 1) this.handler.onReadPause(true);
     deflate.decompress(chunks, this.maxPayloadLength, (err, result) => {
       event.ready = true;
@@ -336,7 +351,7 @@ export class Connection implements FrameHandler {
     if (this.closeSent || this.readyState !== ReadyState.OPEN) return false;
     if (this.shouldCompress(data.length, compress)) {
       const entry: PendingSend = { opcode, data: null, frame: null, compressed: true, ready: false };
-      this.pendingOut.push(entry);
+      this.outQueue().push(entry);
       this.deflate!.compress(data, (err, result) => {
         entry.ready = true;
         if (err === null) entry.data = result;
@@ -350,7 +365,7 @@ export class Connection implements FrameHandler {
       return true;
     }
     if (this.pendingOut.length !== 0) {
-      this.pendingOut.push({ opcode, data, frame: null, compressed: false, ready: true });
+      this.outQueue().push({ opcode, data, frame: null, compressed: false, ready: true });
       return true;
     }
     this.outputBytes += encodeFrameInto(this.output, opcode, data, true, false, this.role === 'client');
@@ -369,7 +384,7 @@ export class Connection implements FrameHandler {
       // Rare: fragments behind a compressed message. Keep order; encode as a prebuilt frame.
       const frame: Buffer[] = [];
       encodeFrameInto(frame, opcode, data, fin, false, this.role === 'client');
-      this.pendingOut.push({ opcode, data: null, frame: joinChunks(frame, -1), compressed: false, ready: true });
+      this.outQueue().push({ opcode, data: null, frame: joinChunks(frame, -1), compressed: false, ready: true });
       return true;
     }
     this.outputBytes += encodeFrameInto(this.output, opcode, data, fin, false, this.role === 'client');
@@ -384,7 +399,7 @@ export class Connection implements FrameHandler {
   sendPrebuilt(frame: Buffer): boolean {
     if (this.closeSent || this.readyState !== ReadyState.OPEN) return false;
     if (this.pendingOut.length !== 0) {
-      this.pendingOut.push({ opcode: 0, data: null, frame, compressed: false, ready: true });
+      this.outQueue().push({ opcode: 0, data: null, frame, compressed: false, ready: true });
       return true;
     }
     this.output.push(frame);
@@ -455,7 +470,7 @@ export class Connection implements FrameHandler {
     if (this.pendingOut.length !== 0) {
       const frame: Buffer[] = [];
       encodeFrameInto(frame, OpCode.CLOSE, payload, true, false, this.role === 'client');
-      this.pendingOut.push({ opcode: 0, data: null, frame: joinChunks(frame, -1), compressed: false, ready: true });
+      this.outQueue().push({ opcode: 0, data: null, frame: joinChunks(frame, -1), compressed: false, ready: true });
       return;
     }
     this.queueControl(OpCode.CLOSE, payload);

@@ -129,9 +129,10 @@ function deliver(sub: WebSocket, message: unknown): void {
   const deflate = conn.deflate;
   let frame: Buffer;
   if (deflate !== null && (out.compress ?? out.payload.length >= deflate.threshold)) {
-    if (!deflate.params.serverNoContextTakeover) {
-      // This peer's inflater expects our per-connection context: a shared
-      // frame would corrupt it, so compress for this socket alone.
+    if (!deflate.params.serverNoContextTakeover || deflate.params.serverMaxWindowBits !== 15) {
+      // This peer's inflater expects our per-connection context (a shared
+      // frame would corrupt it), or a smaller window than the shared frame
+      // uses: compress for this socket alone.
       reportDrop(sub, sub.send(out.payload, out.opcode === OpCode.BINARY, true), out);
       return;
     }

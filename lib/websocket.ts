@@ -5,12 +5,14 @@
  * isolated (a throwing handler closes its connection with 1011, nothing else).
  */
 import type { Socket } from 'node:net';
-import { Connection, ReadyState, SendStatus, type ConnectionHandler } from './connection';
+import { Connection, ReadyState, SendStatus, joinChunks, type ConnectionHandler } from './connection';
 import type { ResolvedSocketOptions } from './options';
 import type { Sweeper, Sweepable } from './sweeper';
 import { OpCode } from '../frame/opcode';
 import { CloseCode } from '../frame/close-codes';
 import { UsageError } from '../frame/protocol-error';
+import { splitUrl } from './router';
+import { attachSocket, type SocketEvents } from './socket-events';
 
 export { ReadyState, SendStatus };
 
@@ -58,16 +60,12 @@ export interface WebSocketOwner {
   removeSocket(ws: WebSocket): void;
   /** Report errors thrown by handlers. */
   reportError(ws: WebSocket, err: Error): void;
-  /** Count traffic (App.stats). */
-  stats: { messagesIn: number; messagesOut: number; bytesIn: number; bytesOut: number } | null;
+  /** Traffic counters (App.stats()), or null when nobody counts. */
+  counters: { messagesIn: number; messagesOut: number; bytesIn: number; bytesOut: number } | null;
 }
 
 type Listener = (...args: any[]) => void;
 
-const kWs = Symbol('xyra.ws');
-interface TaggedSocket extends Socket {
-  [kWs]?: WebSocket;
-}
 
 // Connections with output waiting, written at the end of the current job.
 let dirty: WebSocket[] = [];
@@ -80,18 +78,22 @@ function flushDirty(): void {
 }
 
 const EMPTY = Buffer.alloc(0);
+const NO_PARAMS: Record<string, string> = Object.freeze({}) as Record<string, string>;
+/** Below this many bytes, a batch of frames is joined into one write. */
+const JOIN_LIMIT = 16 * 1024;
 
 /**
  * One WebSocket connection. Names follow the Xyra docs (`send`, `send_text`,
  * `send_binary`, `subscribe`, `publish`, `close`, `closed`) with camelCase twins.
  */
-export class WebSocket<UserData = any> implements ConnectionHandler, Sweepable {
+export class WebSocket<UserData = any> implements ConnectionHandler, Sweepable, SocketEvents {
   /** Per-connection user data, set by an upgrade hook or freely. */
   data: UserData;
   /** Route parameters (server) from `{name}` / `:name` segments. */
-  params: Record<string, string> = {};
-  /** Parsed query string of the upgrade request (server). */
-  query: Record<string, string> = {};
+  params: Record<string, string> = NO_PARAMS;
+  /** @internal The route this socket belongs to (server), for pub/sub options and hooks. */
+  route: unknown = null;
+  private parsedQuery: Record<string, string> | null = null;
   /** Request path of the upgrade (server) or of the URL (client). */
   readonly url: string;
   /** The subprotocol agreed in the handshake, or ''. */
@@ -148,7 +150,8 @@ export class WebSocket<UserData = any> implements ConnectionHandler, Sweepable {
       maxFragments: opts.maxFragments,
       autoPong: opts.autoPong,
     });
-    this.lastActive = this.createdAt = owner.sweeper.now;
+    // Date.now(), not the sweeper's last tick: a deadline must never start in the past.
+    this.lastActive = this.createdAt = Date.now();
   }
 
   /**
@@ -156,15 +159,10 @@ export class WebSocket<UserData = any> implements ConnectionHandler, Sweepable {
    * handshake, and call `open`. @internal
    */
   start(head: Buffer | null): void {
-    const socket = this.socket as TaggedSocket;
-    socket[kWs] = this as WebSocket;
+    const socket = this.socket;
     socket.setNoDelay(true);
-    socket.setTimeout(0);
-    socket.on('data', onSocketData);
-    socket.on('end', onSocketEnd);
-    socket.on('close', onSocketClose);
-    socket.on('error', onSocketError);
-    socket.on('drain', onSocketDrain);
+    // A server socket already has the listeners from its upgrade session.
+    attachSocket(socket, this);
     if (socket.destroyed) {
       // The peer left between the handshake and now.
       this.openDelivered = true;
@@ -184,6 +182,12 @@ export class WebSocket<UserData = any> implements ConnectionHandler, Sweepable {
   }
 
   // ------------------------------------------------------------ state
+
+  /** Parsed query string of the upgrade request (server) or URL (client); parsed on first use. */
+  get query(): Record<string, string> {
+    if (this.parsedQuery === null) this.parsedQuery = splitUrl(this.url).query;
+    return this.parsedQuery;
+  }
 
   /** WHATWG-style readyState: 0 CONNECTING, 1 OPEN, 2 CLOSING, 3 CLOSED. */
   get readyState(): ReadyState {
@@ -258,9 +262,9 @@ export class WebSocket<UserData = any> implements ConnectionHandler, Sweepable {
     const admitted = this.admit(payload.length);
     if (admitted === SendStatus.DROPPED) return SendStatus.DROPPED;
     if (!this.conn.sendMessage(opcode, payload, compress)) return SendStatus.DROPPED;
-    if (this.owner.stats !== null) {
-      this.owner.stats.messagesOut++;
-      this.owner.stats.bytesOut += payload.length;
+    if (this.owner.counters !== null) {
+      this.owner.counters.messagesOut++;
+      this.owner.counters.bytesOut += payload.length;
     }
     return admitted;
   }
@@ -270,9 +274,9 @@ export class WebSocket<UserData = any> implements ConnectionHandler, Sweepable {
     const admitted = this.admit(frame.length);
     if (admitted === SendStatus.DROPPED) return SendStatus.DROPPED;
     if (!this.conn.sendPrebuilt(frame)) return SendStatus.DROPPED;
-    if (this.owner.stats !== null) {
-      this.owner.stats.messagesOut++;
-      this.owner.stats.bytesOut += payloadLength;
+    if (this.owner.counters !== null) {
+      this.owner.counters.messagesOut++;
+      this.owner.counters.bytesOut += payloadLength;
     }
     return admitted;
   }
@@ -350,7 +354,7 @@ export class WebSocket<UserData = any> implements ConnectionHandler, Sweepable {
    */
   close(code?: number, reason?: string): void {
     if (this.conn.close(code, reason)) {
-      this.closeStartedAt = this.owner.sweeper.now;
+      this.closeStartedAt = Date.now();
       this.flushSoon();
     }
   }
@@ -479,9 +483,9 @@ export class WebSocket<UserData = any> implements ConnectionHandler, Sweepable {
         return;
       }
     }
-    if (this.owner.stats !== null) {
-      this.owner.stats.messagesIn++;
-      this.owner.stats.bytesIn += data.length;
+    if (this.owner.counters !== null) {
+      this.owner.counters.messagesIn++;
+      this.owner.counters.bytesIn += data.length;
     }
     const message = isBinary ? data : data.toString('utf8');
     const opcode = isBinary ? OpCode.BINARY : OpCode.TEXT;
@@ -530,7 +534,7 @@ export class WebSocket<UserData = any> implements ConnectionHandler, Sweepable {
 
   /** @internal */
   onShutdown(): void {
-    if (this.closeStartedAt === 0) this.closeStartedAt = this.owner.sweeper.now;
+    if (this.closeStartedAt === 0) this.closeStartedAt = Date.now();
     this.flush();
     const conn = this.conn;
     if (conn.role === 'server' || conn.error !== null) {
@@ -576,11 +580,15 @@ export class WebSocket<UserData = any> implements ConnectionHandler, Sweepable {
     this.queued = false;
     const conn = this.conn;
     if (conn.outputBytes === 0 && conn.output.length === 0) return;
+    const bytes = conn.outputBytes;
     const out = conn.takeOutput();
     const socket = this.socket;
     if (this.finished || socket.destroyed) return;
     if (out.length === 1) {
       socket.write(out[0]);
+    } else if (bytes <= JOIN_LIMIT) {
+      // Many small frames: one copy into one buffer beats a stream write per frame.
+      socket.write(joinChunks(out, bytes));
     } else {
       socket.cork();
       for (let i = 0; i < out.length; i++) socket.write(out[i]);
@@ -627,7 +635,7 @@ export class WebSocket<UserData = any> implements ConnectionHandler, Sweepable {
   /** Close from our side for a policy reason (idle, lifetime, backpressure). */
   private closeWith(code: number, reason: string): void {
     if (this.conn.close(code, reason)) {
-      this.closeStartedAt = this.owner.sweeper.now;
+      this.closeStartedAt = Date.now();
       this.flushSoon();
     }
   }
@@ -731,33 +739,34 @@ export class WebSocket<UserData = any> implements ConnectionHandler, Sweepable {
     if (this.listeners !== null) this.emit('close', code, reason);
   }
 
-  /** @internal */
+  /** @internal SocketEvents: bytes from the peer. */
+  socketData(chunk: Buffer): void {
+    this.receive(chunk);
+  }
+
+  /** @internal SocketEvents: the peer finished sending. */
+  socketEnd(): void {
+    // Either the closing handshake is done or this is an abnormal closure;
+    // either way we are done writing too.
+    this.conn.receiveEof();
+    this.flush();
+    this.socket.end();
+  }
+
+  /** @internal SocketEvents */
+  socketClose(): void {
+    this.finish();
+  }
+
+  /** @internal SocketEvents: ECONNRESET and friends; 'close' follows and reports 1006. */
   socketError(err: Error): void {
     if (this.listeners !== null && this.listeners.has('error')) this.emit('error', err);
   }
-}
 
-// Module-level listeners find their WebSocket through a back-reference: no closures per connection.
-function onSocketData(this: TaggedSocket, chunk: Buffer): void {
-  this[kWs]!.receive(chunk);
-}
-function onSocketEnd(this: TaggedSocket): void {
-  const ws = this[kWs]!;
-  // The peer finished sending. Either the closing handshake is done or this is
-  // an abnormal closure; either way we are done writing too.
-  ws.conn.receiveEof();
-  ws.flush();
-  this.end();
-}
-function onSocketClose(this: TaggedSocket): void {
-  this[kWs]!.finish();
-}
-function onSocketError(this: TaggedSocket, err: Error): void {
-  // ECONNRESET and friends: 'close' follows and reports 1006.
-  this[kWs]!.socketError(err);
-}
-function onSocketDrain(this: TaggedSocket): void {
-  this[kWs]!.drained();
+  /** @internal SocketEvents */
+  socketDrain(): void {
+    this.drained();
+  }
 }
 
 /** Normalise send() input to a Buffer without copying binary data. */

@@ -376,7 +376,8 @@ describe('RequestHeadParser: properties', () => {
           const expected: Record<string, string> = {};
           for (const [n, v] of clean) {
             const k = n.toLowerCase();
-            if (!(Object.prototype.hasOwnProperty.call(expected, k))) expected[k] = v;
+            // defineProperty: a header named __proto__ is an ordinary key, not the prototype.
+            if (!(Object.prototype.hasOwnProperty.call(expected, k))) Object.defineProperty(expected, k, { value: v, enumerable: true, writable: true, configurable: true });
             else if (k !== 'set-cookie') expected[k] += ', ' + v;
           }
           expect({ ...r!.head.headers }).toEqual(expected);

@@ -1,0 +1,228 @@
+/**
+ * Command line for the conformance runner, in both of Autobahn's roles.
+ *
+ * Fuzzing client (a server is under test):
+ *   npx ts-node --transpile-only spec/conformance/cli.ts --url ws://127.0.0.1:9001/ --cases '1.*,6.4.*'
+ *   npx ts-node --transpile-only spec/conformance/cli.ts --server ws [--deflate] [--full]
+ * Fuzzing server (a client is under test):
+ *   npx ts-node --transpile-only spec/conformance/cli.ts --serve 9001      (any client: /runCase?case=N&agent=NAME)
+ *   npx ts-node --transpile-only spec/conformance/cli.ts --client xyra|ws [--deflate] [--full]
+ *
+ * Exit code 1 if any case FAILED, 2 on usage errors.
+ */
+import * as path from 'path';
+import { Verdict } from './case';
+import { catalogue, clientRoleCatalogue, selectCases } from './catalogue';
+import { agentName, ClientKind, driveClient } from './client-driver';
+import { EchoServer, ServerKind, startEchoServer } from './echo-server';
+import { clientReportDir, startFuzzingServer } from './fuzzing-server';
+import { caseLine, sectionMarkdown, sectionTable, writeReports } from './report';
+import { CaseResult, runCases } from './runner';
+
+/** Parsed command line. */
+export interface CliArgs {
+  url?: string;
+  server?: ServerKind;
+  /** Fuzzing-server role: listen on this port and serve any client. */
+  serve?: number;
+  /** Fuzzing-server role: start on port 0 and drive this client through every case. */
+  client?: ClientKind;
+  /** Listen address for --serve. */
+  host: string;
+  cases: string;
+  exclude: string;
+  full: boolean;
+  deflate: boolean;
+  concurrency: number;
+  timeScale: number;
+  out: string;
+  quiet: boolean;
+  markdown: boolean;
+}
+
+const USAGE = `usage: cli.ts (--url ws://host:port/path | --server ws|xyra | --serve PORT | --client xyra|ws) [options]
+  --url URL            fuzzing client: test the server at URL
+  --server ws|xyra     fuzzing client: start that echo server on port 0 and test it
+  --serve PORT         fuzzing server: serve /runCase?case=N&agent=NAME, /getCaseCount,
+                       /getCaseInfo?case=N, /updateReports?agent=NAME until interrupted
+  --client xyra|ws     fuzzing server on port 0, driving that echo client through every case
+  --host ADDR          listen address for --serve (default 127.0.0.1)
+  --cases PATTERNS     comma-separated Autobahn ids, '*' wildcard (default '*')
+  --exclude PATTERNS   ids to skip
+  --full               section 9/12/13 at Autobahn's full sizes (default: quick CI sizes)
+  --deflate            with --server: enable permessage-deflate on the echo server;
+                       with --client: the client offers permessage-deflate on 12.x/13.x
+  --concurrency N      cases in parallel (default 4; 1 = Autobahn's serial timing)
+  --time-scale X       multiply case delays (default 1)
+  --out DIR            report directory (default reports/conformance)
+  --quiet              no live line per case
+  --markdown           print the section table as Markdown too`;
+
+/** Parse argv (without node and script). */
+export function parseArgs(argv: string[]): CliArgs {
+  const a: CliArgs = { host: '127.0.0.1', cases: '*', exclude: '', full: false, deflate: false, concurrency: 4, timeScale: 1, out: 'reports/conformance', quiet: false, markdown: false };
+  for (let i = 0; i < argv.length; i++) {
+    const k = argv[i];
+    const v = (): string => {
+      const x = argv[++i];
+      if (x === undefined) throw new Error(`${k} needs a value`);
+      return x;
+    };
+    switch (k) {
+      case '--url': a.url = v(); break;
+      case '--server': {
+        const s = v();
+        if (s !== 'ws' && s !== 'xyra') throw new Error(`unknown server '${s}' (ws or xyra)`);
+        a.server = s;
+        break;
+      }
+      case '--serve': {
+        const x = v();
+        if (!/^\d+$/.test(x) || Number(x) > 65535) throw new Error(`--serve needs a port number, got '${x}'`);
+        a.serve = Number(x);
+        break;
+      }
+      case '--client': {
+        const c = v();
+        if (c !== 'ws' && c !== 'xyra') throw new Error(`unknown client '${c}' (ws or xyra)`);
+        a.client = c;
+        break;
+      }
+      case '--host': a.host = v(); break;
+      case '--cases': a.cases = v(); break;
+      case '--exclude': a.exclude = v(); break;
+      case '--full': a.full = true; break;
+      case '--deflate': a.deflate = true; break;
+      case '--concurrency': a.concurrency = Math.max(1, Number(v()) || 1); break;
+      case '--time-scale': a.timeScale = Number(v()) || 1; break;
+      case '--out': a.out = v(); break;
+      case '--quiet': a.quiet = true; break;
+      case '--markdown': a.markdown = true; break;
+      case '-h':
+      case '--help': throw new Error(USAGE);
+      default: throw new Error(`unknown option ${k}\n${USAGE}`);
+    }
+  }
+  const modes = [a.url, a.server, a.serve, a.client].filter((x) => x !== undefined).length;
+  if (modes !== 1) throw new Error(`give exactly one of --url or --server (fuzzing client), or --serve or --client (fuzzing server)\n${USAGE}`);
+  return a;
+}
+
+/** Run the CLI; resolves to the process exit code. */
+export async function main(argv: string[]): Promise<number> {
+  let args: CliArgs;
+  try {
+    args = parseArgs(argv);
+  } catch (err) {
+    console.error((err as Error).message);
+    return 2;
+  }
+  if (args.serve !== undefined || args.client !== undefined) return clientRole(args);
+  const rows = selectCases(catalogue({ full: args.full }), args.cases, args.exclude);
+  if (rows.length === 0) {
+    console.error(`no case matches '${args.cases}'`);
+    return 2;
+  }
+  let server: EchoServer | null = null;
+  let url = args.url!;
+  let agent = url;
+  if (args.server) {
+    server = await startEchoServer(args.server, { perMessageDeflate: args.deflate });
+    url = server.url;
+    agent = server.agent;
+  }
+  const startedAt = new Date().toISOString();
+  const t0 = Date.now();
+  console.log(`${rows.length} cases against ${agent} (${url}), concurrency ${args.concurrency}${args.full ? ', full sizes' : ''}`);
+  try {
+    const results = await runCases(rows, { url, concurrency: args.concurrency, timeScale: args.timeScale }, (r) => {
+      if (!args.quiet) console.log(caseLine(r));
+    });
+    const durationMs = Date.now() - t0;
+    console.log(`\n${sectionTable(results)}\n`);
+    if (args.markdown) console.log(`${sectionMarkdown(results)}\n`);
+    const out = writeReports(path.resolve(args.out), results, { agent, url, startedAt, durationMs, full: args.full, cases: args.cases });
+    console.log(`${(durationMs / 1000).toFixed(1)} s; report: ${out.html}`);
+    const failed = results.filter((r) => r.verdict === Verdict.FAILED);
+    if (failed.length) console.log(`FAILED: ${failed.map((r) => r.id).join(', ')}`);
+    return failed.length ? 1 : 0;
+  } finally {
+    if (server) await server.close();
+  }
+}
+
+/** Print the summary of a finished run; returns the exit code. */
+function summary(results: CaseResult[], args: CliArgs, durationMs: number, html: string): number {
+  console.log(`\n${sectionTable(results)}\n`);
+  if (args.markdown) console.log(`${sectionMarkdown(results)}\n`);
+  console.log(`${(durationMs / 1000).toFixed(1)} s; report: ${html}`);
+  const failed = results.filter((r) => r.verdict === Verdict.FAILED);
+  if (failed.length) console.log(`FAILED: ${failed.map((r) => r.id).join(', ')}`);
+  return failed.length ? 1 : 0;
+}
+
+/** The fuzzing-server role: --serve (serve forever) or --client (drive one client through every case). */
+async function clientRole(args: CliArgs): Promise<number> {
+  const rows = selectCases(clientRoleCatalogue({ full: args.full }), args.cases, args.exclude);
+  if (rows.length === 0) {
+    console.error(`no case matches '${args.cases}'`);
+    return 2;
+  }
+  const out = path.resolve(args.out);
+  const serving = args.serve !== undefined;
+  const server = await startFuzzingServer({
+    rows,
+    host: serving ? args.host : '127.0.0.1',
+    port: serving ? args.serve : 0,
+    timeScale: args.timeScale,
+    outDir: out,
+    full: args.full,
+    cases: args.cases,
+    onResult: serving && !args.quiet ? (agent, r) => console.log(`${agent.padEnd(12)} ${caseLine(r)}`) : undefined,
+  });
+  if (serving) {
+    console.log(`fuzzing server on ${server.url}: ${rows.length} cases`);
+    console.log(`  ${server.url}/runCase?case=N&agent=NAME   (N = 1..${rows.length})`);
+    console.log(`  ${server.url}/getCaseCount  /getCaseInfo?case=N  /updateReports?agent=NAME`);
+    await new Promise<void>((resolve) => {
+      process.once('SIGINT', resolve);
+      process.once('SIGTERM', resolve);
+    });
+    await server.close();
+    return 0;
+  }
+  const kind = args.client!;
+  const agent = agentName(kind, args.deflate);
+  console.log(`${rows.length} cases against the ${kind} client (agent ${agent}) via ${server.url}, concurrency ${args.concurrency}${args.full ? ', full sizes' : ''}`);
+  const t0 = Date.now();
+  try {
+    const results = await driveClient(server, kind, {
+      deflate: args.deflate,
+      concurrency: args.concurrency,
+      agent,
+      onResult: args.quiet ? undefined : (r) => console.log(caseLine(r)),
+    });
+    const durationMs = Date.now() - t0;
+    const written = writeReports(clientReportDir(out, agent), results, {
+      agent: `${agent} (client under test)`,
+      url: `${server.url}/runCase?agent=${agent}`,
+      startedAt: new Date(t0).toISOString(),
+      durationMs,
+      full: args.full,
+      cases: args.cases,
+    });
+    return summary(results, args, durationMs, written.html);
+  } finally {
+    await server.close();
+  }
+}
+
+if (require.main === module) {
+  main(process.argv.slice(2)).then(
+    (code) => process.exit(code),
+    (err) => {
+      console.error(err);
+      process.exit(2);
+    },
+  );
+}

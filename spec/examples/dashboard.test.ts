@@ -1,0 +1,111 @@
+import { createDashboardApp, type DashboardApp } from '../../examples/dashboard';
+import { Harness, settle, type Recorder } from './helpers';
+import { waitFor } from '../lib/helpers';
+
+const INTERVAL = 50;
+
+describe('examples/dashboard (Real-time Dashboard)', () => {
+  const h = new Harness();
+  let app: DashboardApp;
+  let log: jest.SpyInstance;
+  beforeEach(async () => {
+    log = jest.spyOn(console, 'log').mockImplementation(() => {});
+    app = await h.start(createDashboardApp({ intervalMs: INTERVAL }));
+  });
+  afterEach(async () => {
+    await h.closeAll();
+    log.mockRestore();
+  });
+
+  async function join(): Promise<Recorder> {
+    const c = await h.connect('/dashboard');
+    expect(JSON.parse(await c.nextText())).toEqual({ type: 'welcome', message: 'Connected to dashboard' });
+    return c;
+  }
+
+  /** Send a message whose answer is known, and wait for it: everything sent before has been handled. */
+  async function sync(c: Recorder): Promise<void> {
+    c.ws.send('not json');
+    await waitFor(() => c.texts.includes('{"error":"Invalid JSON"}'), 2000, 'sync answer');
+    c.messages.length = 0;
+  }
+
+  const metricsOf = (c: Recorder) => c.texts.map((t) => JSON.parse(t)).filter((m) => m.type === 'metrics');
+
+  test('welcome first, then a metrics message within the interval', async () => {
+    const c = await join();
+    const m = JSON.parse(await c.nextText(20 * INTERVAL));
+    expect(Object.keys(m).sort()).toEqual(['cpu', 'memory', 'timestamp', 'type']);
+    expect(m.type).toBe('metrics');
+    expect(m.cpu).toBeGreaterThanOrEqual(0);
+    expect(m.memory).toBeGreaterThan(0);
+    expect(m.memory).toBeLessThanOrEqual(100);
+    expect(Math.abs(m.timestamp - Date.now() / 1000)).toBeLessThan(5);
+  });
+
+  test.each(['not json', '{"type": "subscribe"', ''])('%j is answered with {"error":"Invalid JSON"}', async (bad) => {
+    const c = await join();
+    c.ws.send(bad);
+    await waitFor(() => c.texts.includes('{"error":"Invalid JSON"}'), 2000, 'error answer');
+    // The connection stays usable.
+    expect(c.closeEvent).toBeNull();
+  });
+
+  test('unsubscribe stops the metrics, subscribe brings them back', async () => {
+    const c = await join();
+    await waitFor(() => metricsOf(c).length > 0, 20 * INTERVAL, 'first metrics');
+    c.ws.send(JSON.stringify({ type: 'unsubscribe', topic: 'metrics' }));
+    await sync(c);
+    await settle(4 * INTERVAL);
+    expect(metricsOf(c)).toEqual([]);
+    // The topic defaults to "metrics".
+    c.ws.send(JSON.stringify({ type: 'subscribe' }));
+    await waitFor(() => metricsOf(c).length > 0, 20 * INTERVAL, 'metrics again');
+  });
+
+  test('subscribe to another topic: app.publish reaches it', async () => {
+    const c = await join();
+    c.ws.send(JSON.stringify({ type: 'subscribe', topic: 'alerts' }));
+    await sync(c);
+    app.publish('alerts', JSON.stringify({ type: 'alert', message: 'disk full' }));
+    await waitFor(() => c.texts.some((t) => t.includes('disk full')), 2000, 'alert');
+  });
+
+  test.each(['42', 'null', '[1,2]', '"subscribe"', '{"type":"dance"}', '{"type":"subscribe","topic":7}'])(
+    'valid JSON that is no command (%s) is ignored, the connection stays',
+    async (msg) => {
+      const c = await join();
+      c.ws.send(msg);
+      await sync(c);
+      expect(c.closeEvent).toBeNull();
+    },
+  );
+
+  test('every subscriber gets the same metrics message', async () => {
+    const [a, b] = [await join(), await join()];
+    await waitFor(() => metricsOf(a).length > 0 && metricsOf(b).length > 0, 20 * INTERVAL, 'metrics on both');
+    const ta = metricsOf(a).map((m) => m.timestamp);
+    const tb = metricsOf(b).map((m) => m.timestamp);
+    expect(ta.some((t) => tb.includes(t))).toBe(true);
+  });
+
+  test('close() stops the metrics timer', async () => {
+    const spy = jest.spyOn(app, 'publishMetrics');
+    await waitFor(() => spy.mock.calls.length > 0, 20 * INTERVAL, 'a publish');
+    await h.closeAll();
+    const count = spy.mock.calls.length;
+    await settle(3 * INTERVAL);
+    expect(spy.mock.calls.length).toBe(count);
+  });
+
+  test('the default interval is the docs 5 s', () => {
+    const spy = jest.spyOn(global, 'setInterval');
+    const other = createDashboardApp();
+    try {
+      expect(spy).toHaveBeenCalledWith(expect.any(Function), 5000);
+    } finally {
+      spy.mockRestore();
+      void other.close();
+    }
+  });
+});

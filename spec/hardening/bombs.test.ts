@@ -1,0 +1,226 @@
+/**
+ * Bombs and huge frames (RFC 6455 10.4, RFC 7692 8.1): lengths of 2^63 and
+ * 2^53, a message growing past maxPayloadLength fragment by fragment, and a
+ * permessage-deflate bomb (1 MiB on the wire, 1 GiB inflated). Each must be
+ * closed with 1009 while the process RSS stays within a stated bound.
+ */
+import * as zlib from 'node:zlib';
+import { App } from '../../lib/app';
+import { connect } from '../../lib/client';
+import { RawClient, clientFrame, waitFor } from '../lib/helpers';
+import { rawFrame } from './fuzz';
+import { withPeakRss, MiB } from './soak';
+
+/** Growth of process RSS any single bomb may cause (peak minus before). */
+const RSS_BOUND = 100 * MiB;
+const MAX_PAYLOAD = 2 * MiB;
+const MASK = Buffer.from([0xa1, 0xb2, 0xc3, 0xd4]);
+
+/**
+ * A raw DEFLATE stream of 1 GiB of zeros, built without compressing 1 GiB:
+ * once the 32 KiB window is all zeros, every further 1 MiB of zeros flushed
+ * with Z_SYNC_FLUSH compresses to the same bytes, so that block is repeated.
+ * Returned without the final 00 00 ff ff (RFC 7692 7.2.1).
+ */
+async function deflateBomb(mebibytes: number): Promise<{ payload: Buffer; inflatedSize: number; firstLength: number; steadyLength: number }> {
+  const d = zlib.createDeflateRaw({ level: 9, memLevel: 9 });
+  let got: Buffer[] = [];
+  d.on('data', (c: Buffer) => got.push(c));
+  const step = (buf: Buffer) =>
+    new Promise<Buffer>((resolve) => {
+      d.write(buf);
+      d.flush(zlib.constants.Z_SYNC_FLUSH, () => {
+        const out = Buffer.concat(got);
+        got = [];
+        resolve(out);
+      });
+    });
+  const zeros = Buffer.alloc(MiB);
+  const first = await step(zeros);
+  const steady = await step(zeros);
+  const again = await step(zeros);
+  d.close();
+  if (!steady.equals(again)) throw new Error('deflate output did not reach a steady state');
+  const parts = [first, steady, again];
+  for (let i = 3; i < mebibytes; i++) parts.push(steady);
+  const all = Buffer.concat(parts);
+  // Strip the sync-flush tail: the receiver appends it (RFC 7692 7.2.2).
+  return { payload: all.subarray(0, all.length - 4), inflatedSize: mebibytes * MiB, firstLength: first.length, steadyLength: steady.length };
+}
+
+let app: App;
+let port: number;
+let closes: number[] = [];
+let served = 0;
+beforeAll(async () => {
+  app = new App({ onError: () => {} });
+  app.websocket('/ws', {
+    compression: true,
+    maxPayloadLength: MAX_PAYLOAD,
+    closeTimeout: 1000,
+    message: (ws, m) => {
+      served++;
+      ws.send(m);
+    },
+    close: (_ws, code) => closes.push(code),
+  });
+  port = await app.listen(0, '127.0.0.1');
+});
+afterAll(() => app.close());
+beforeEach(() => {
+  closes = [];
+});
+
+/** A normal client round trip, to prove the server still serves after each bomb. */
+async function stillServes(): Promise<void> {
+  const ws = await connect(`ws://127.0.0.1:${port}/ws`);
+  const echoed = new Promise<string>((r) => ws.on('message', (m) => r(String(m))));
+  ws.send('after the bomb');
+  expect(await echoed).toBe('after the bomb');
+  ws.close();
+}
+
+const report: string[] = [];
+afterAll(() => {
+  // eslint-disable-next-line no-console
+  console.log(report.join('\n'));
+});
+
+function record(name: string, m: { before: number; peak: number; after: number }, ms: number): void {
+  report.push(
+    `[hardening] ${name}: closed 1009 in ${ms} ms; RSS before ${(m.before / MiB).toFixed(1)} MiB, peak ${(m.peak / MiB).toFixed(1)} MiB (+${((m.peak - m.before) / MiB).toFixed(1)}), after ${(m.after / MiB).toFixed(1)} MiB`,
+  );
+}
+
+describe('huge frame headers', () => {
+  test.each([
+    ['2^63 (most significant bit set)', 2n ** 63n],
+    ['2^64 - 1', 2n ** 64n - 1n],
+    ['2^53', 2n ** 53n],
+    ['2^53 - 1 (a safe integer, still far past maxPayloadLength)', 2n ** 53n - 1n],
+    ['maxPayloadLength + 1', BigInt(MAX_PAYLOAD + 1)],
+  ])('a frame announcing %s bytes is closed with 1009 before any payload is buffered', async (name, length) => {
+    const head = Buffer.alloc(14);
+    head[0] = 0x82;
+    head[1] = 0x80 | 127;
+    head.writeBigUInt64BE(length, 2);
+    MASK.copy(head, 10);
+    const m = await withPeakRss(async () => {
+      const c = await RawClient.open(port);
+      const t0 = Date.now();
+      c.write(head);
+      // Some payload follows; it must not be kept.
+      c.write(Buffer.alloc(256 * 1024));
+      await waitFor(() => c.closed, 3000, 'server to close');
+      const ms = Date.now() - t0;
+      expect(c.closeCode()).toBe(1009);
+      c.destroy();
+      return ms;
+    });
+    record(`length ${name}`, m, m.result);
+    expect(m.peak - m.before).toBeLessThan(RSS_BOUND);
+    await waitFor(() => closes.length === 1, 2000, 'close callback');
+    expect(closes).toEqual([1009]);
+  });
+});
+
+describe('a message growing past maxPayloadLength across fragments', () => {
+  test.each([
+    ['16 KiB fragments', 16 * 1024],
+    ['1-byte fragments until maxFragments', 1],
+  ])('%s: closed with 1009, the server stops reading', async (_name, size) => {
+    const m = await withPeakRss(async () => {
+      const c = await RawClient.open(port);
+      const t0 = Date.now();
+      const fragment = size === 1 ? clientFrame(0, Buffer.from('x'), false) : clientFrame(0, Buffer.alloc(size, 0x61), false);
+      c.write(clientFrame(2, Buffer.alloc(size, 0x61), false));
+      let sent = size;
+      // Write until the server closes; cap at 4x the limit (or 200k fragments).
+      const cap = size === 1 ? 200_000 : (4 * MAX_PAYLOAD) / size;
+      for (let i = 0; i < cap && !c.closed; i++) {
+        if (!c.socket.write(fragment)) await new Promise((r) => setTimeout(r, 1));
+        sent += size;
+        if (i % 1024 === 0) await new Promise((r) => setImmediate(r));
+      }
+      await waitFor(() => c.closed, 5000, 'server to close');
+      expect(c.closeCode()).toBe(1009);
+      c.destroy();
+      return { ms: Date.now() - t0, sent };
+    });
+    record(`fragments of ${size} B (sent ${(m.result.sent / 1024).toFixed(0)} KiB before the close)`, m, m.result.ms);
+    expect(m.peak - m.before).toBeLessThan(RSS_BOUND);
+    await stillServes();
+  });
+});
+
+describe('permessage-deflate bomb', () => {
+  let bomb: Awaited<ReturnType<typeof deflateBomb>>;
+  beforeAll(async () => {
+    bomb = await deflateBomb(1024);
+  });
+
+  test('the bomb is what it claims: ~1 MiB that inflates to 1 GiB', () => {
+    expect(bomb.payload.length).toBeLessThan(1.1 * MiB);
+    expect(bomb.payload.length).toBeLessThan(MAX_PAYLOAD); // passes the wire-size check
+    expect(bomb.firstLength + (1024 - 1) * bomb.steadyLength).toBe(bomb.payload.length + 4);
+    // Inflate only the first 4 MiB worth (whole flush blocks) to check it decodes as zeros.
+    const head = zlib.inflateRawSync(bomb.payload.subarray(0, bomb.firstLength + 3 * bomb.steadyLength), {
+      finishFlush: zlib.constants.Z_SYNC_FLUSH,
+    });
+    expect(head.length).toBe(4 * MiB);
+    expect(head.every((b) => b === 0)).toBe(true);
+  });
+
+  test.each([
+    ['one frame', 1],
+    ['64 fragments', 64],
+  ])('sent as %s: closed with 1009, inflation stopped early, RSS bounded', async (_name, pieces) => {
+    const m = await withPeakRss(async () => {
+      const c = await RawClient.open(port, '/ws', 'Sec-WebSocket-Extensions: permessage-deflate\r\n');
+      expect(c.status).toBe(101);
+      expect(c.head.toLowerCase()).toContain('permessage-deflate');
+      const t0 = Date.now();
+      const p = bomb.payload;
+      const step = Math.ceil(p.length / pieces);
+      for (let i = 0; i < pieces; i++) {
+        const part = p.subarray(i * step, Math.min(p.length, (i + 1) * step));
+        // RFC 7692 6.1: RSV1 on the first frame only.
+        c.write(rawFrame(i === 0 ? 2 : 0, part, { fin: i === pieces - 1, rsv1: i === 0, mask: MASK }));
+      }
+      await waitFor(() => c.closed, 10000, 'server to close');
+      expect(c.closeCode()).toBe(1009);
+      c.destroy();
+      return Date.now() - t0;
+    });
+    record(`deflate bomb 1 GiB in ${pieces} frame(s)`, m, m.result);
+    expect(m.peak - m.before).toBeLessThan(RSS_BOUND);
+    // Inflating all of 1 GiB takes ~1.7 s here; stopping at 2 MiB takes a few ms.
+    expect(m.result).toBeLessThan(1500);
+    await waitFor(() => closes.includes(1009), 2000, 'close callback');
+    await stillServes();
+  });
+
+  test('a text bomb against the default 16 MiB limit is closed with 1009 too', async () => {
+    const dflt = new App({ onError: () => {} });
+    const codes: number[] = [];
+    dflt.websocket('/d', { compression: true, close: (_ws, code) => codes.push(code) });
+    const p2 = await dflt.listen(0, '127.0.0.1');
+    try {
+      const m = await withPeakRss(async () => {
+        const c = await RawClient.open(p2, '/d', 'Sec-WebSocket-Extensions: permessage-deflate\r\n');
+        const t0 = Date.now();
+        c.write(rawFrame(1, bomb.payload, { rsv1: true, mask: MASK }));
+        await waitFor(() => c.closed, 10000, 'server to close');
+        expect(c.closeCode()).toBe(1009);
+        c.destroy();
+        return Date.now() - t0;
+      });
+      record('text deflate bomb vs default 16 MiB limit', m, m.result);
+      expect(m.peak - m.before).toBeLessThan(RSS_BOUND);
+      await waitFor(() => codes.length === 1, 2000, 'close callback');
+      expect(codes).toEqual([1009]);
+    } finally {
+      await dflt.close();
+    }
+  });
+});

@@ -1,0 +1,207 @@
+/**
+ * Pub/sub over real sockets: rooms, sender exclusion, app.publish from a
+ * timer, wildcards, ordering, batching, cleanup on close, a stalled subscriber.
+ */
+import { App } from '../../lib/app';
+import { connect } from '../../lib/client';
+import { WebSocket } from '../../lib/websocket';
+import { waitFor, delay, RawClient } from './helpers';
+
+let apps: App[] = [];
+let clients: WebSocket[] = [];
+afterEach(async () => {
+  for (const c of clients) c.terminate();
+  clients = [];
+  await Promise.all(apps.map((a) => a.close()));
+  apps = [];
+});
+
+async function start(behavior: any, path = '/ws') {
+  const app = new App({ onError: () => {} });
+  app.websocket(path, behavior);
+  const port = await app.listen(0, '127.0.0.1');
+  apps.push(app);
+  return { app, port, url: `ws://127.0.0.1:${port}${path}` };
+}
+
+async function client(url: string) {
+  const ws = await connect(url);
+  clients.push(ws);
+  const got: Array<string | Buffer> = [];
+  ws.on('message', (m: string | Buffer) => got.push(m));
+  return { ws, got };
+}
+
+/** Route where clients drive subscriptions with text commands: "sub x", "unsub x", "pub topic text". */
+const commands = {
+  message(ws: WebSocket, m: string) {
+    const [cmd, topic, ...rest] = m.split(' ');
+    if (cmd === 'sub') ws.subscribe(topic), ws.send(`ok sub ${topic}`);
+    else if (cmd === 'unsub') ws.unsubscribe(topic), ws.send(`ok unsub ${topic}`);
+    else if (cmd === 'pub') ws.publish(topic, rest.join(' '));
+  },
+};
+
+async function subscribe(c: { ws: WebSocket; got: unknown[] }, topic: string) {
+  const before = c.got.length;
+  c.ws.send(`sub ${topic}`);
+  await waitFor(() => c.got.length > before && c.got.includes(`ok sub ${topic}`));
+}
+
+describe('pub/sub on sockets', () => {
+  test('room chat: everyone in the room but the sender gets the message, once', async () => {
+    const { url } = await start(commands);
+    const cs = await Promise.all([0, 1, 2, 3].map(() => client(url)));
+    for (const c of cs.slice(0, 3)) await subscribe(c, 'room1');
+    cs[0].ws.send('pub room1 hello room');
+    await waitFor(() => cs[1].got.includes('hello room') && cs[2].got.includes('hello room'));
+    await delay(50);
+    expect(cs[0].got.filter((m) => m === 'hello room')).toHaveLength(0);
+    expect(cs[1].got.filter((m) => m === 'hello room')).toHaveLength(1);
+    expect(cs[3].got).toEqual([]);
+  });
+
+  test('publishToSelf delivers to the sender too', async () => {
+    const { url } = await start({ ...commands, publishToSelf: true });
+    const a = await client(url);
+    await subscribe(a, 't');
+    a.ws.send('pub t mine');
+    await waitFor(() => a.got.includes('mine'));
+  });
+
+  test('app.publish from a timer reaches every subscriber; binary stays binary', async () => {
+    const { app, url } = await start({ open: (ws: WebSocket) => ws.subscribe('metrics') });
+    const cs = await Promise.all(Array.from({ length: 20 }, () => client(url)));
+    await waitFor(() => app.numSubscribers('metrics') === 20);
+    const timer = setInterval(() => app.publish('metrics', Buffer.from([1, 2, 3])), 20);
+    try {
+      await waitFor(() => cs.every((c) => c.got.length >= 2));
+    } finally {
+      clearInterval(timer);
+    }
+    for (const c of cs) expect(Buffer.isBuffer(c.got[0]) && (c.got[0] as Buffer).equals(Buffer.from([1, 2, 3]))).toBe(true);
+  });
+
+  test('wildcard rooms: + matches one level, # any number; each subscriber once', async () => {
+    const { app, url } = await start(commands);
+    const plus = await client(url);
+    const hash = await client(url);
+    const both = await client(url);
+    await subscribe(plus, 'chat/+');
+    await subscribe(hash, 'chat/#');
+    await subscribe(both, 'chat/+');
+    await subscribe(both, 'chat/#');
+    app.publish('chat/general', 'g');
+    app.publish('chat/a/b', 'deep');
+    app.publish('chat', 'root');
+    await waitFor(() => hash.got.length >= 4 && both.got.length >= 5);
+    await delay(50);
+    expect(plus.got.filter((m) => !String(m).startsWith('ok'))).toEqual(['g']);
+    expect(hash.got.filter((m) => !String(m).startsWith('ok'))).toEqual(['g', 'deep', 'root']);
+    expect(both.got.filter((m) => !String(m).startsWith('ok'))).toEqual(['g', 'deep', 'root']);
+  });
+
+  test('a literal #general is an ordinary topic', async () => {
+    const { app, url } = await start(commands);
+    const a = await client(url);
+    await subscribe(a, '#general');
+    app.publish('#general', 'lit');
+    await waitFor(() => a.got.includes('lit'));
+    expect(() => app.publish('chat/+', 'x')).toThrow(/wildcard/i);
+  });
+
+  test('closing a socket removes it from all its topics at once', async () => {
+    const { app, url } = await start(commands);
+    const a = await client(url);
+    for (const t of ['x', 'y', 'z/+']) await subscribe(a, t);
+    expect(app.numSubscribers('x')).toBe(1);
+    expect(app.getStats().subscriptions).toBe(1);
+    a.ws.close();
+    await waitFor(() => app.numSubscribers('x') === 0 && app.numSubscribers('y') === 0 && app.numSubscribers('z/+') === 0);
+    expect(app.getStats().subscriptions).toBe(0);
+  });
+
+  test('subscription handler reports presence counts', async () => {
+    const events: Array<[string, number, number]> = [];
+    const { url } = await start({ ...commands, subscription: (_ws: WebSocket, t: string, n: number, o: number) => events.push([t, n, o]) });
+    const a = await client(url);
+    const b = await client(url);
+    await subscribe(a, 'room');
+    await subscribe(b, 'room');
+    b.ws.close();
+    await waitFor(() => events.length === 3);
+    expect(events).toEqual([
+      ['room', 1, 0],
+      ['room', 2, 1],
+      ['room', 1, 2],
+    ]);
+  });
+
+  test('ordering: publishes and direct sends interleave in call order, batched into few writes', async () => {
+    let serverSide!: WebSocket;
+    const { app, url } = await start({
+      open(ws: WebSocket) {
+        ws.subscribe('a');
+        ws.subscribe('b');
+        serverSide = ws;
+      },
+    });
+    const c = await client(url);
+    await waitFor(() => serverSide !== undefined);
+    let writes = 0;
+    const origWrite = serverSide.socket.write.bind(serverSide.socket);
+    (serverSide.socket as any).write = (...args: any[]) => {
+      writes++;
+      return (origWrite as any)(...args);
+    };
+    (serverSide.socket as any).cork = () => {}; // count every write call, corked or not
+    const expected: string[] = [];
+    for (let i = 0; i < 300; i++) {
+      const m = `m${i}`;
+      expected.push(m);
+      if (i % 3 === 0) app.publish('a', m);
+      else if (i % 3 === 1) app.publish('b', m);
+      else serverSide.send(m);
+    }
+    await waitFor(() => c.got.length === 300);
+    expect(c.got).toEqual(expected);
+    // Everything published in one event-loop job leaves in one write (socket.cork gives writev).
+    expect(writes).toBeLessThanOrEqual(2);
+  });
+
+  test('hundreds of subscribers all receive every message in order', async () => {
+    const { app, url } = await start({ open: (ws: WebSocket) => ws.subscribe('room') });
+    const cs = await Promise.all(Array.from({ length: 300 }, () => client(url)));
+    await waitFor(() => app.numSubscribers('room') === 300);
+    for (let i = 0; i < 50; i++) app.publish('room', `n${i}`);
+    await waitFor(() => cs.every((c) => c.got.length === 50), 10000);
+    const expected = Array.from({ length: 50 }, (_, i) => `n${i}`);
+    for (const c of cs) expect(c.got).toEqual(expected);
+  }, 30000);
+
+  test('a stalled subscriber does not delay the others; its drops are reported', async () => {
+    const drops: number[] = [];
+    const { app, port, url } = await start({
+      open: (ws: WebSocket) => ws.subscribe('feed'),
+      dropped: () => drops.push(1),
+      maxBackpressure: 512 * 1024,
+    });
+    const stalled = await RawClient.open(port, '/ws');
+    stalled.socket.pause();
+    const fast = await client(url);
+    await waitFor(() => app.numSubscribers('feed') === 2);
+    const payload = 'x'.repeat(16 * 1024);
+    let sent = 0;
+    for (let round = 0; round < 100; round++) {
+      for (let i = 0; i < 10; i++) {
+        app.publish('feed', `${sent}:${payload}`);
+        sent++;
+      }
+      await waitFor(() => fast.got.length === sent, 5000, 'fast subscriber to keep up');
+    }
+    await waitFor(() => fast.got.length === sent, 10000, 'fast subscriber to get everything');
+    expect(fast.got.map((m) => Number(String(m).split(':')[0]))).toEqual(Array.from({ length: sent }, (_, i) => i));
+    expect(drops.length).toBeGreaterThan(0);
+    stalled.destroy();
+  }, 30000);
+});
