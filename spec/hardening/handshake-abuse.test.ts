@@ -161,10 +161,11 @@ describe('1,000 half-open handshakes at once', () => {
       expect(r.closed).toBe(true);
       expect(r.status).toBeNull();
       // The deadline runs on the sweeper's coarse clock (tick = timeout / 4), so it may fire up to one tick early.
-      expect(r.closedAfter).toBeGreaterThanOrEqual(FLOOD_TIMEOUT * 0.75 - 50);
+      expect(r.closedAfter).toBeGreaterThanOrEqual(FLOOD_TIMEOUT - 50);
     }
     const stallTimes = byKind('stall').map((r) => r.closedAfter);
-    expect(Math.max(...stallTimes)).toBeLessThan(FLOOD_TIMEOUT * 1.25 + 1000);
+    // One sweeper tick (timeout / 4) late at most, plus slack for a loaded 2-core CI box.
+    expect(Math.max(...stallTimes)).toBeLessThan(FLOOD_TIMEOUT * 1.25 + 3000);
     expect(byKind('flood').every((r) => r.status === 431 && r.closed)).toBe(true);
     expect(byKind('bad').every((r) => r.status === 400 && r.closed)).toBe(true);
     expect(serveMs).toBeLessThan(1000);
