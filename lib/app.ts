@@ -238,8 +238,12 @@ export class App implements WebSocketOwner {
     }
     if (this.server !== null) return Promise.reject(new UsageError('App is already listening'));
     const server = this.appOptions.tls
-      ? tls.createServer({ ...this.appOptions.tls, allowHalfOpen: true }, onRawConnection)
+      ? // No allowHalfOpen over TLS: a peer that aborts the TLS handshake (an
+        // untrusted certificate) half-closes, and the socket would linger.
+        tls.createServer({ handshakeTimeout: this.handshakeTimeout, ...this.appOptions.tls }, onRawConnection)
       : net.createServer({ allowHalfOpen: true, noDelay: true }, onRawConnection);
+    // A failed TLS handshake never becomes a connection of ours: drop it.
+    if (this.appOptions.tls) server.on('tlsClientError', onTlsClientError);
     (server as net.Server & { [kApp]?: App })[kApp] = this;
     server.on('error', onServerError);
     this.server = server;
@@ -376,6 +380,10 @@ const kApp = Symbol('xyra.app');
 
 function onRawConnection(this: net.Server & { [kApp]?: App }, socket: net.Socket): void {
   this[kApp]!.accept(socket);
+}
+
+function onTlsClientError(_err: Error, socket: net.Socket): void {
+  socket.destroy();
 }
 
 function onServerError(this: net.Server & { [kApp]?: App }, err: Error): void {
