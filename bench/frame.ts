@@ -15,7 +15,7 @@ import * as v8 from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { isUtf8 } from 'node:buffer';
 import { randomFillSync } from 'node:crypto';
-import { encodeFrame, encodeFrameInto } from '../frame/encoder';
+import { encodeFrame, encodeFrameInto, isSmallPayload, smallFrameSize, slabFor, slabPosition, slabCommit, writeSmallFrame } from '../frame/encoder';
 import { unmask } from '../frame/mask';
 import { FrameParser } from '../frame/parser';
 import type { FrameHandler } from '../frame/parser';
@@ -230,7 +230,7 @@ function encodeBench(label: string, spec: { count: number; size: number }, maske
   randomFillSync(payload);
   const wsOptions = { fin: true, opcode: 2, mask: masked, readOnly: true, rsv1: false };
   const target = Buffer.allocUnsafe(spec.size + 14);
-  const results = race([
+  const results = race(([
     {
       name: 'xyra encodeFrame',
       run: () => {
@@ -254,6 +254,22 @@ function encodeBench(label: string, spec: { count: number; size: number }, maske
       },
     },
     {
+      // What a connection does for small frames: write header and payload into
+      // the shared slab (no allocation per frame); large frames use encodeFrameInto.
+      name: 'xyra slab writer',
+      run: () => {
+        let n = 0;
+        const size = smallFrameSize(spec.size, masked);
+        for (let i = 0; i < spec.count; i++) {
+          const slab = slabFor(size);
+          const at = slabPosition();
+          n += writeSmallFrame(slab, at, 2, payload, true, false, masked);
+          slabCommit(size);
+        }
+        return n;
+      },
+    },
+    {
       name: 'ws',
       run: () => {
         let n = 0;
@@ -269,10 +285,11 @@ function encodeBench(label: string, spec: { count: number; size: number }, maske
         return spec.count;
       },
     },
-  ]);
+  ] as Array<{ name: string; run: () => number }>).filter((c) => c.name !== 'xyra slab writer' || isSmallPayload(spec.size)));
   report(`Encode: ${label}, ${masked ? 'masked (client role)' : 'unmasked (server role)'}`, spec.count, spec.count * spec.size, results, [
     'xyra encodeFrame',
     'xyra encodeFrameInto',
+    ...(isSmallPayload(spec.size) ? ['xyra slab writer'] : []),
   ]);
 }
 

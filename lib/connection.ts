@@ -10,7 +10,7 @@
 import { OpCode } from '../frame/opcode';
 import { ProtocolError, UsageError } from '../frame/protocol-error';
 import { FrameParser, type FrameHandler } from '../frame/parser';
-import { encodeFrameInto } from '../frame/encoder';
+import { encodeFrameInto, isSmallPayload, smallFrameSize, slabFor, slabPosition, slabCommit, writeSmallFrame } from '../frame/encoder';
 import { Utf8Validator, isValidUtf8 } from '../frame/utf8';
 import { parseClosePayload, encodeClosePayload, CloseCode } from '../frame/close-codes';
 import type { PerMessageDeflate } from '../frame/permessage-deflate';
@@ -102,6 +102,10 @@ export class Connection implements FrameHandler {
   /** Bytes waiting to be written, in order. The I/O layer takes them with takeOutput(). */
   output: Buffer[] = [];
   outputBytes = 0;
+  // The current run of small frames in the shared slab (see emit()).
+  private runSlab: Buffer | null = null;
+  private runStart = 0;
+  private runEnd = 0;
 
   maxPayloadLength: number;
   maxFragments: number;
@@ -368,7 +372,7 @@ export class Connection implements FrameHandler {
       this.outQueue().push({ opcode, data, frame: null, compressed: false, ready: true });
       return true;
     }
-    this.outputBytes += encodeFrameInto(this.output, opcode, data, true, false, this.role === 'client');
+    this.emit(opcode, data, true, false);
     this.handler.onOutput();
     return true;
   }
@@ -387,7 +391,7 @@ export class Connection implements FrameHandler {
       this.outQueue().push({ opcode, data: null, frame: joinChunks(frame, -1), compressed: false, ready: true });
       return true;
     }
-    this.outputBytes += encodeFrameInto(this.output, opcode, data, fin, false, this.role === 'client');
+    this.emit(opcode, data, fin, false);
     this.handler.onOutput();
     return true;
   }
@@ -402,6 +406,7 @@ export class Connection implements FrameHandler {
       this.outQueue().push({ opcode: 0, data: null, frame, compressed: false, ready: true });
       return true;
     }
+    this.closeRun();
     this.output.push(frame);
     this.outputBytes += frame.length;
     this.handler.onOutput();
@@ -415,10 +420,11 @@ export class Connection implements FrameHandler {
       const entry = queue.shift()!;
       if (this.readyState === ReadyState.CLOSED) continue;
       if (entry.frame !== null) {
+        this.closeRun();
         this.output.push(entry.frame);
         this.outputBytes += entry.frame.length;
       } else {
-        this.outputBytes += encodeFrameInto(this.output, entry.opcode, entry.data!, true, entry.compressed, this.role === 'client');
+        this.emit(entry.opcode, entry.data!, true, entry.compressed);
       }
       wrote = true;
     }
@@ -443,7 +449,7 @@ export class Connection implements FrameHandler {
 
   /** Control frames go straight out: they may be interleaved with fragments (RFC 6455 5.4). */
   private queueControl(opcode: number, payload: Buffer): void {
-    this.outputBytes += encodeFrameInto(this.output, opcode, payload, true, false, this.role === 'client');
+    this.emit(opcode, payload, true, false);
     this.handler.onOutput();
   }
 
@@ -501,8 +507,45 @@ export class Connection implements FrameHandler {
     this.handler.onShutdown();
   }
 
-  /** Take the bytes waiting to be written. */
+  /**
+   * Append one frame to the output. Small frames go into the shared slab,
+   * back to back with this connection's previous small frames when nothing
+   * else was written in between (one view for the whole run, no allocation
+   * per frame); larger ones are [header, payload] Buffers.
+   */
+  private emit(opcode: number, payload: Buffer, fin: boolean, rsv1: boolean): void {
+    const masked = this.role === 'client';
+    const length = payload.length;
+    if (isSmallPayload(length)) {
+      const size = smallFrameSize(length, masked);
+      const slab = slabFor(size);
+      const at = slabPosition();
+      if (this.runSlab !== slab || this.runEnd !== at) {
+        this.closeRun();
+        this.runSlab = slab;
+        this.runStart = at;
+      }
+      writeSmallFrame(slab, at, opcode, payload, fin, rsv1, masked);
+      slabCommit(size);
+      this.runEnd = at + size;
+      this.outputBytes += size;
+      return;
+    }
+    this.closeRun();
+    this.outputBytes += encodeFrameInto(this.output, opcode, payload, fin, rsv1, masked);
+  }
+
+  /** Turn the current run of small frames into one queued view. */
+  private closeRun(): void {
+    const slab = this.runSlab;
+    if (slab === null) return;
+    this.output.push(slab.subarray(this.runStart, this.runEnd));
+    this.runSlab = null;
+  }
+
+  /** Take the bytes waiting to be written (the array is the caller's now). */
   takeOutput(): Buffer[] {
+    this.closeRun();
     const out = this.output;
     this.output = [];
     this.outputBytes = 0;
