@@ -715,6 +715,37 @@ class InflatePipeline extends Pipeline {
   }
 }
 
+/** Deflaters per shared pool: enough to keep the zlib thread pool (4 threads by default) busy. */
+const SHARED_POOL_SIZE = 4;
+
+/** A round-robin pool of context-free deflaters shared by every connection with the same settings. */
+class SharedDeflaters {
+  private readonly pipelines: DeflatePipeline[] = [];
+  private cursor = 0;
+
+  constructor(private readonly options: zlib.ZlibOptions) {
+    for (let i = 0; i < SHARED_POOL_SIZE; i++) this.pipelines.push(new DeflatePipeline(options, true));
+  }
+
+  next(): DeflatePipeline {
+    const i = this.cursor;
+    this.cursor = (i + 1) % SHARED_POOL_SIZE;
+    let p = this.pipelines[i];
+    // A failed zlib stream (never seen in practice) must not poison later messages.
+    if (p.state === PipelineState.FAILED) p = this.pipelines[i] = new DeflatePipeline(this.options, true);
+    return p;
+  }
+}
+
+const sharedPools = new Map<string, SharedDeflaters>();
+
+function sharedDeflaterPool(options: zlib.ZlibOptions): SharedDeflaters {
+  const key = `${options.level}/${options.memLevel}/${options.windowBits}`;
+  let pool = sharedPools.get(key);
+  if (pool === undefined) sharedPools.set(key, (pool = new SharedDeflaters(options)));
+  return pool;
+}
+
 /**
  * The permessage-deflate codec of one connection (RFC 7692 7.2). Both
  * directions are independent ordered pipelines sharing a process-wide zlib
@@ -725,7 +756,10 @@ class InflatePipeline extends Pipeline {
 export class PerMessageDeflate {
   /** Messages shorter than this are best sent uncompressed (the caller decides per message). */
   readonly threshold: number;
-  private readonly deflater: DeflatePipeline;
+  /** Our own deflater (context takeover), or null when a shared pool serves us. */
+  private readonly deflater: DeflatePipeline | null;
+  private readonly sharedDeflaters: SharedDeflaters | null;
+  private closedFlag = false;
   private readonly inflater: InflatePipeline;
   private resetRequested = false;
 
@@ -760,16 +794,19 @@ export class PerMessageDeflate {
     const server = role === 'server';
     const ourBits = server ? params.serverMaxWindowBits : params.clientMaxWindowBits;
     const peerBits = server ? params.clientMaxWindowBits : params.serverMaxWindowBits;
-    this.deflater = new DeflatePipeline(
-      {
-        level,
-        memLevel,
-        // zlib cannot deflate raw with 8; 9 stays within 256-byte distances (see the file comment)
-        windowBits: Math.max(9, ourBits),
-        flush: zlib.constants.Z_SYNC_FLUSH,
-      },
-      server ? params.serverNoContextTakeover : params.clientNoContextTakeover,
-    );
+    const deflateOptions: zlib.ZlibOptions = {
+      level,
+      memLevel,
+      // zlib cannot deflate raw with 8; 9 stays within 256-byte distances (see the file comment)
+      windowBits: Math.max(9, ourBits),
+      flush: zlib.constants.Z_SYNC_FLUSH,
+    };
+    const ourNoContext = server ? params.serverNoContextTakeover : params.clientNoContextTakeover;
+    // Without context takeover in our direction every message is compressed
+    // from an empty window, so any deflater will do: share a small pool
+    // process-wide instead of holding a ~256 KiB zlib deflater per connection.
+    this.sharedDeflaters = ourNoContext ? sharedDeflaterPool(deflateOptions) : null;
+    this.deflater = ourNoContext ? null : new DeflatePipeline(deflateOptions, false);
     this.inflater = new InflatePipeline(
       Math.max(9, peerBits),
       server ? params.clientNoContextTakeover : params.serverNoContextTakeover,
@@ -787,7 +824,15 @@ export class PerMessageDeflate {
   compress(data: Buffer, cb: DeflateCallback): void {
     const reset = this.resetRequested ? 1 : 0;
     this.resetRequested = false;
-    this.deflater.push(data, reset, cb);
+    if (this.closedFlag) {
+      process.nextTick(cb, new DeflateClosedError(), null);
+      return;
+    }
+    // Shared deflaters: messages of one connection may land on different
+    // pipelines and finish out of order; the connection's send queue keeps
+    // the order in which they go out.
+    if (this.sharedDeflaters !== null) this.sharedDeflaters.next().push(data, 0, cb);
+    else (this.deflater as DeflatePipeline).push(data, reset, cb);
   }
 
   /**
@@ -824,13 +869,15 @@ export class PerMessageDeflate {
    * made afterwards. Idempotent.
    */
   close(): void {
-    this.deflater.close();
+    this.closedFlag = true;
+    // A shared deflater is not ours to close; our jobs on it finish and are ignored by the connection.
+    if (this.deflater !== null) this.deflater.close();
     this.inflater.close();
   }
 
   /** True after {@link close}. */
   get closed(): boolean {
-    return this.deflater.state === PipelineState.CLOSED;
+    return this.closedFlag;
   }
 }
 

@@ -150,6 +150,13 @@ export class App implements WebSocketOwner {
     const behavior: AppBehavior = typeof handler === 'function' ? { open: handler as (ws: WebSocket) => void } : { ...handler };
     const merged: RouteOptions = { ...pickOptions(behavior), ...options };
     const resolved = resolveSocketOptions(merged);
+    if (resolved.compression !== null && resolved.compression.serverNoContextTakeover === undefined) {
+      // Server default (as uWebSockets' shared compressor): every message we
+      // send is compressed from an empty window (RFC 7692 7.1.1.1 lets the
+      // server say so unasked). No deflater per connection, and a publish can
+      // share one compressed frame among all its recipients.
+      resolved.compression.serverNoContextTakeover = true;
+    }
     this.router.add(pattern, {
       behavior,
       options: resolved,

@@ -688,12 +688,29 @@ describe('PerMessageDeflate codec', () => {
         else await decompress(client, c);
         server.close();
         client.close();
-        expect((server as any).deflater.stream).toBeNull();
+        // Without context takeover the server compresses on the shared pool: no deflater of its own.
+        if (i % 2 === 0) expect((server as any).deflater).toBeNull();
+        else expect((server as any).deflater.stream).toBeNull();
         expect((client as any).inflater.stream).toBeNull();
       }
       await new Promise((r) => setImmediate(r));
       expect(resources()).toEqual(before);
       expect(zlibLimiterStats().active).toBe(0);
+    });
+
+    test('without context takeover, many connections share a few deflaters', async () => {
+      const params = P({ serverNoContextTakeover: true });
+      const servers = Array.from({ length: 50 }, () => new PerMessageDeflate('server', params));
+      const client = new PerMessageDeflate('client', params);
+      for (const s of servers) expect((s as any).deflater).toBeNull();
+      const msg = text(3000, 3);
+      // Every connection's output decodes on its own (no shared history), in order.
+      const outs = await Promise.all(servers.map((s) => compress(s, msg)));
+      for (const c of outs) expectSame(await decompress(client, c), msg);
+      const pools = new Set(servers.map((s) => (s as any).sharedDeflaters));
+      expect(pools.size).toBe(1);
+      for (const s of servers) s.close();
+      client.close();
     });
 
     test('zlib streams are created lazily', async () => {
