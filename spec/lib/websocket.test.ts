@@ -487,3 +487,85 @@ describe('resource hygiene', () => {
     expect(app.connections).toBe(0);
   });
 });
+
+describe('more options', () => {
+  test('maxMessagesPerSecond closes a flooding peer with 1008', async () => {
+    const closes: number[] = [];
+    const { url } = await server({ maxMessagesPerSecond: 20, close: (_ws: WebSocket, c: number) => closes.push(c) });
+    const ws = await connect(url);
+    const done = closed(ws);
+    for (let i = 0; i < 50; i++) ws.send(`m${i}`);
+    expect((await done)[0]).toBe(1008);
+    await waitFor(() => closes.length === 1);
+    expect(closes).toEqual([1008]);
+  });
+
+  test('a peer under the rate limit is not closed', async () => {
+    const { url } = await server({ ...echo, maxMessagesPerSecond: 100 });
+    const ws = await connect(url);
+    const got: unknown[] = [];
+    ws.on('message', (m: string | Buffer) => got.push(m));
+    for (let i = 0; i < 50; i++) ws.send(`m${i}`);
+    await waitFor(() => got.length === 50);
+    expect(ws.closed).toBe(false);
+    ws.close();
+  });
+
+  test('pause() stops reading until resume()', async () => {
+    const { url } = await server({ open: (ws: WebSocket) => ws.send('first') });
+    const ws = await connect(url);
+    const got: unknown[] = [];
+    ws.on('message', (m: string | Buffer) => got.push(m));
+    await waitFor(() => got.length === 1);
+    ws.pause();
+    // Make the server send while we are paused.
+    const serverApp = apps[apps.length - 1];
+    for (const s of (serverApp as any).sockets as Set<WebSocket>) s.send('while paused');
+    await delay(100);
+    expect(got).toEqual(['first']);
+    ws.resume();
+    await waitFor(() => got.length === 2);
+    expect(got[1]).toBe('while paused');
+    ws.close();
+  });
+
+  test('maxLifetime closes with 1001 after the given time', async () => {
+    const { url } = await server({ maxLifetime: 300 });
+    const ws = await connect(url);
+    const t0 = Date.now();
+    const [code] = await closed(ws);
+    expect(code).toBe(1001);
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(250);
+  });
+
+  test('websocket() refuses a handler that is neither a function nor an object', () => {
+    const app = new App();
+    expect(() => app.websocket('/x', null as any)).toThrow(/function or a behaviour object/);
+    expect(() => app.websocket('/x', 42 as any)).toThrow(/function or a behaviour object/);
+  });
+
+  test('app.stats() counts connections, messages, bytes and subscriptions', async () => {
+    const { app, url } = await server({ ...echo, open: (ws: WebSocket) => ws.subscribe('t') });
+    const ws = await connect(url);
+    ws.send('hello');
+    await nextMessage(ws);
+    const s = app.stats();
+    expect(s.connections).toBe(1);
+    expect(s.messagesIn).toBe(1);
+    expect(s.messagesOut).toBe(1);
+    expect(s.bytesIn).toBe(5);
+    expect(s.bytesOut).toBe(5);
+    expect(s.subscriptions).toBe(1);
+    expect(s.topics).toBe(1);
+    ws.close();
+  });
+
+  test('a server ping is answered by the client and reported', async () => {
+    const pongs: string[] = [];
+    const { url } = await server({ open: (ws: WebSocket) => ws.ping('hb'), pong: (_ws: WebSocket, d: Buffer) => pongs.push(d.toString()) });
+    const ws = await connect(url);
+    await waitFor(() => pongs.length === 1);
+    expect(pongs).toEqual(['hb']);
+    ws.close();
+  });
+});
