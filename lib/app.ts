@@ -334,7 +334,7 @@ export class App implements WebSocketOwner {
     const session = new UpgradeSession(this, socket);
     this.sessions.add(session);
     session.attach();
-    void session.upgrade(parsed, head);
+    session.startUpgrade(parsed, head);
   }
 
   // ------------------------------------------------------------ internals
@@ -562,7 +562,7 @@ export class UpgradeSession implements Sweepable, SocketEvents {
     const { head, rest } = result;
     const upgrade = head.headers['upgrade'];
     if (upgrade !== undefined && /\bwebsocket\b/i.test(upgrade)) {
-      void this.upgrade(head, rest);
+      this.startUpgrade(head, rest);
       return;
     }
     // Plain HTTP: the HTTP side answers, and hands the socket back for keep-alive.
@@ -588,6 +588,18 @@ export class UpgradeSession implements Sweepable, SocketEvents {
     if (this.state === SessionState.DONE) return;
     this.release();
     writeErrorAndClose(this.socket, status, message, headers);
+  }
+
+  /**
+   * Run the upgrade; anything it throws (a user origin policy, a bug) costs
+   * this connection a 500, never an unhandled rejection that ends the process.
+   */
+  startUpgrade(head: HttpRequestHead, rest: Buffer): void {
+    this.upgrade(head, rest).catch((err: unknown) => {
+      this.app.reportError(null, err instanceof Error ? err : new Error(String(err)));
+      if (this.state !== SessionState.DONE) this.fail(500, 'Internal Server Error');
+      else this.socket.destroy();
+    });
   }
 
   /** Validate and answer an upgrade request (RFC 6455 4.2). */

@@ -569,3 +569,24 @@ describe('more options', () => {
     ws.close();
   });
 });
+
+describe('upgrade failures stay contained', () => {
+  test('an allowedOrigins function that throws costs only that request a 500', async () => {
+    const errors: Error[] = [];
+    const { port, url } = await server(
+      {
+        allowedOrigins: () => {
+          throw new Error('policy bug');
+        },
+      },
+      { onError: (e: Error) => errors.push(e) },
+    );
+    const raw = await RawClient.open(port, '/ws', 'Origin: http://x.example\r\n');
+    expect(raw.status).toBe(500);
+    raw.destroy();
+    expect(errors.map((e) => e.message)).toEqual(['policy bug']);
+    // No Origin: the policy is not consulted, the server still works.
+    const ws = await connect(url);
+    ws.close();
+  });
+});
