@@ -63,6 +63,56 @@ export function sectionMarkdown(results: CaseResult[]): string {
   return lines.join('\n');
 }
 
+/** One run's results under a column name, for {@link sideBySideTable}. */
+export interface NamedRun {
+  name: string;
+  results: CaseResult[];
+}
+
+/** Short verdict labels for the side-by-side cells (they must fit four columns on a terminal). */
+const SHORT: Record<Verdict, string> = {
+  [Verdict.OK]: 'OK',
+  [Verdict.NON_STRICT]: 'NS',
+  [Verdict.INFORMATIONAL]: 'INFO',
+  [Verdict.UNIMPLEMENTED]: 'UNIMPL',
+  [Verdict.FAILED]: 'FAILED',
+};
+
+/** Compact verdict counts, e.g. '141 OK, 4 NS'; '' when there are no results. */
+export function verdictSummary(results: CaseResult[]): string {
+  const t = tally(results);
+  return VERDICTS.filter((v) => t[v] > 0)
+    .map((v) => `${t[v]} ${SHORT[v]}`)
+    .join(', ');
+}
+
+/**
+ * The side-by-side table as cells: a row per section present in any run (in
+ * section order) plus 'all', a column per run. A section a run does not
+ * have (11 in a server run) gets an empty cell.
+ */
+export function sideBySideCells(runs: NamedRun[]): { head: string[]; rows: string[][] } {
+  const sections = [...new Set(runs.flatMap((r) => r.results.map((c) => sectionOf(c.id))))].sort(compareIds);
+  const rows = sections.map((s) => [s, SECTION_TITLES[s] ?? '', ...runs.map((r) => verdictSummary(r.results.filter((c) => sectionOf(c.id) === s)))]);
+  rows.push(['all', '', ...runs.map((r) => verdictSummary(r.results))]);
+  return { head: ['Section', 'Title', ...runs.map((r) => r.name)], rows };
+}
+
+/** Several runs' per-section verdicts side by side, as fixed-width text. */
+export function sideBySideTable(runs: NamedRun[]): string {
+  const { head, rows } = sideBySideCells(runs);
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+  const fmt = (r: string[]): string => r.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd();
+  return [fmt(head), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(fmt)].join('\n');
+}
+
+/** Several runs side by side as Markdown; the section cell carries its title ('1 Framing'). */
+export function sideBySideMarkdown(runs: NamedRun[]): string {
+  const { head, rows } = sideBySideCells(runs);
+  const line = (cells: string[]): string => `| ${cells.join(' | ')} |`;
+  return [line(['Section', ...head.slice(2)]), line(head.slice(1).map(() => '---')), ...rows.map((r) => line([`${r[0]} ${r[1]}`.trim(), ...r.slice(2)]))].join('\n');
+}
+
 const esc = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 const cls = (v: Verdict): string => `v-${v.toLowerCase().replace(/[^a-z]/g, '')}`;
 

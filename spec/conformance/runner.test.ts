@@ -243,7 +243,7 @@ describe('cli', () => {
   test.each<[string[], string | null]>([
     [['--url', 'ws://127.0.0.1:1/'], null],
     [['--server', 'ws', '--cases', '1.*', '--full'], null],
-    [[], 'exactly one of --url or --server'],
+    [[], null], // no role: the default mode, everything (cli-all.test.ts)
     [['--url', 'ws://x/', '--server', 'ws'], 'exactly one of --url or --server'],
     [['--server', 'nginx'], "unknown server 'nginx'"],
     [['--bogus'], 'unknown option --bogus'],
