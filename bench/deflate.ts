@@ -14,12 +14,50 @@
  *   npx ts-node --transpile-only bench/deflate.ts [--quick] [--runs N] [--duration S]
  *       [--servers xyra,ws] [--connections N] [--only echo,memory]
  */
+import * as net from 'node:net';
 import { LoadGenerator } from './load/generator';
+import { upgradeRequest, BROWSER_DEFLATE_OFFER } from './load/frames';
 import { ServerProcess, type ServerKind } from './servers/launch';
 import { fmt, fdLimits, summarize, type Summary } from './util';
 import { argValue, log, sleep, setup, rotate, ensureFdLimit, runLoadScenario, printReport, checkTargets, NAMES, type Context, type LoadScenario, type Row } from './suite';
 
 const DEFLATE = ['--deflate'];
+
+/** The Sec-WebSocket-Extensions answer of a server to the generator's offer (one handshake). */
+function negotiated(port: number): Promise<string> {
+  return new Promise((resolve) => {
+    const sock = net.connect(port, '127.0.0.1');
+    let head = '';
+    const timer = setTimeout(() => finish('no answer'), 5000);
+    function finish(v: string): void {
+      clearTimeout(timer);
+      sock.destroy();
+      resolve(v);
+    }
+    sock.on('error', (err) => finish(`error: ${err.message}`));
+    sock.on('data', (d) => {
+      head += d.toString('latin1');
+      if (head.indexOf('\r\n\r\n') < 0) return;
+      const m = /\r\nsec-websocket-extensions:\s*([^\r\n]+)/i.exec(head);
+      finish(m ? m[1].trim() : '(none)');
+    });
+    sock.write(upgradeRequest(`127.0.0.1:${port}`, '/', BROWSER_DEFLATE_OFFER));
+  });
+}
+
+/** One line per server: what it agreed to. */
+async function negotiation(ctx: Context): Promise<string[]> {
+  const out: string[] = [];
+  for (const k of ctx.servers) {
+    const sp = await ServerProcess.start(k, ctx.prefix, DEFLATE);
+    try {
+      out.push(`${NAMES[k]} answers: \`${await negotiated(sp.port)}\``);
+    } finally {
+      await sp.stop();
+    }
+  }
+  return out;
+}
 
 function scenarios(duration: number, warmup: number): LoadScenario[] {
   const base = { mode: 'echo' as const, payload: 'json' as const, deflate: true, duration, warmup };
@@ -97,8 +135,9 @@ async function main(): Promise<void> {
 
   const ctx = await setup(wanted, 'permessage-deflate', [
     `Mode: ${quick ? 'quick' : 'full'}; ${runs} runs per scenario, servers alternating; ${duration} s measured after ${warmup} s warmup; generator ${workers} worker(s); ulimit -n ${lim.soft}`,
-    'Offer: `permessage-deflate; client_max_window_bits` (a browser\'s); servers compress every message (threshold 0) with their default context takeover; the generator sends one pre-built compressed frame per message (it references no earlier data, so it is valid with or without context takeover) and counts reply frames',
+    `Offer: \`${BROWSER_DEFLATE_OFFER}\` (a browser's); servers compress every message (threshold 0) with their own defaults otherwise; the generator sends one pre-built compressed frame per message (it references no earlier data, so it is valid with or without context takeover), counts reply frames and checks each reply has RSV1 set`,
   ]);
+  ctx.env.push(...(await negotiation(ctx)));
   const gen = new LoadGenerator(workers);
   const rows: Row[] = [];
   try {

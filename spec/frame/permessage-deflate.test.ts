@@ -316,12 +316,13 @@ describe('PerMessageDeflate codec', () => {
 
   test('context takeover: a repeated message compresses smaller; without it, to the same size', async () => {
     const msg = text(4000, 9);
-    const withCtx = pair(P()).server;
+    // Level 6 searches matches far enough for a whole repeated message to collapse (level 1, the default, less so).
+    const withCtx = pair(P(), { level: 6 }).server;
     const first = await compress(withCtx, msg);
     const second = await compress(withCtx, msg);
     expect(second.length).toBeLessThan(first.length / 4);
 
-    const noCtx = pair(P({ serverNoContextTakeover: true })).server;
+    const noCtx = pair(P({ serverNoContextTakeover: true }), { level: 6 }).server;
     const a = await compress(noCtx, msg);
     const b = await compress(noCtx, msg);
     expect(b.length).toBe(a.length);
@@ -329,7 +330,7 @@ describe('PerMessageDeflate codec', () => {
     expectSame(a, first);
 
     // the client direction follows client_no_context_takeover, not the server's flag
-    const client = pair(P({ serverNoContextTakeover: true })).client;
+    const client = pair(P({ serverNoContextTakeover: true }), { level: 6 }).client;
     await compress(client, msg);
     expect((await compress(client, msg)).length).toBeLessThan(first.length / 4);
   });
@@ -625,7 +626,7 @@ describe('PerMessageDeflate codec', () => {
     });
 
     test('resetDeflateContext applies to the next compress call, in order', async () => {
-      const { server, client } = pair(P());
+      const { server, client } = pair(P(), { level: 6 });
       const a = text(3000, 1);
       const outs: Array<Promise<Buffer>> = [compress(server, a), compress(server, a)];
       server.resetDeflateContext();
