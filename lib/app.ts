@@ -623,8 +623,13 @@ export class UpgradeSession implements Sweepable, SocketEvents {
       headers: head.headers,
       origin: valid.origin,
       protocols: valid.protocols,
-      remoteAddress: socket.remoteAddress ?? '',
-      remotePort: socket.remotePort ?? 0,
+      // Getters: reading the address makes Node keep an object per socket; only pay when asked.
+      get remoteAddress() {
+        return socket.remoteAddress ?? '';
+      },
+      get remotePort() {
+        return socket.remotePort ?? 0;
+      },
       getHeader: (name: string) => head.headers[name.toLowerCase()],
     };
     if (!originAllowed(route, valid.origin, head.headers['host'], req)) return this.fail(403, 'Origin not allowed');

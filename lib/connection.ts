@@ -88,6 +88,7 @@ const EMPTY = Buffer.alloc(0);
 /** Shared empty queues; replaced by a connection's own array on first push. */
 const NO_EVENTS: PendingEvent[] = [];
 const NO_SENDS: PendingSend[] = [];
+const NO_CHUNKS: Buffer[] = [];
 
 /**
  * One WebSocket connection's protocol state. Holds the frame parser, message
@@ -126,7 +127,8 @@ export class Connection implements FrameHandler {
   // Message being assembled (RFC 6455 5.4).
   private msgOpcode = 0;
   private msgCompressed = false;
-  private msgChunks: Buffer[] = [];
+  // Fragments of the message being assembled; the shared empty array until the first payload.
+  private msgChunks: Buffer[] = NO_CHUNKS;
   private msgLength = 0;
   private msgFragments = 0;
   private frameFin = false;
@@ -206,6 +208,7 @@ export class Connection implements FrameHandler {
     if (this.msgOpcode === OpCode.TEXT && !this.msgCompressed && !this.utf8.update(data)) {
       throw new ProtocolError(CloseCode.INVALID_PAYLOAD, 'Invalid UTF-8 in text message');
     }
+    if (this.msgChunks === NO_CHUNKS) this.msgChunks = [];
     this.msgChunks.push(data);
   }
 
@@ -218,7 +221,7 @@ export class Connection implements FrameHandler {
 
     if (this.msgCompressed) {
       // The inflater keeps this array; start a new one.
-      this.msgChunks = [];
+      this.msgChunks = NO_CHUNKS;
       this.inflateMessage(chunks, opcode === OpCode.BINARY);
       return;
     }
@@ -491,7 +494,7 @@ export class Connection implements FrameHandler {
     if (this.readyState === ReadyState.CLOSED) return;
     this.parser.halt();
     if (this.error === null) this.error = new ProtocolError(code, reason);
-    this.msgChunks = [];
+    this.msgChunks = NO_CHUNKS;
     this.pendingIn.length = 0;
     if (!this.closeReceived) {
       this.closeCode = code;
@@ -570,7 +573,7 @@ export class Connection implements FrameHandler {
     this.parser.halt();
     this.pendingIn.length = 0;
     this.pendingOut.length = 0;
-    this.msgChunks = [];
+    this.msgChunks = NO_CHUNKS;
     if (this.deflate !== null) {
       this.deflate.close();
       this.deflate = null;

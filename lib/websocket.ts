@@ -100,8 +100,6 @@ export class WebSocket<UserData = any> implements ConnectionHandler, Sweepable, 
   readonly protocol: string;
   /** The Sec-WebSocket-Extensions value agreed, or ''. */
   readonly extensions: string;
-  readonly remoteAddress: string;
-  readonly remotePort: number;
 
   /** @internal */ readonly conn: Connection;
   /** @internal */ readonly socket: Socket;
@@ -142,8 +140,6 @@ export class WebSocket<UserData = any> implements ConnectionHandler, Sweepable, 
     this.protocol = info.protocol;
     this.extensions = info.extensions;
     this.data = info.data;
-    this.remoteAddress = socket.remoteAddress ?? '';
-    this.remotePort = socket.remotePort ?? 0;
     this.conn = new Connection(this, {
       role,
       maxPayloadLength: opts.maxPayloadLength,
@@ -182,6 +178,21 @@ export class WebSocket<UserData = any> implements ConnectionHandler, Sweepable, 
   }
 
   // ------------------------------------------------------------ state
+
+  /**
+   * The peer's IP address. Read from the socket on first use and kept (Node
+   * caches it too); read it while the connection is open, e.g. in `open`:
+   * after the socket is gone the operating system no longer knows it. Lazy
+   * because an address object per idle connection costs ~100 bytes.
+   */
+  get remoteAddress(): string {
+    return this.socket.remoteAddress ?? '';
+  }
+
+  /** The peer's port; see remoteAddress. */
+  get remotePort(): number {
+    return this.socket.remotePort ?? 0;
+  }
 
   /** Parsed query string of the upgrade request (server) or URL (client); parsed on first use. */
   get query(): Record<string, string> {
