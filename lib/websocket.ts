@@ -79,6 +79,15 @@ function flushDirty(): void {
 
 const EMPTY = Buffer.alloc(0);
 const NO_PARAMS: Record<string, string> = Object.freeze({}) as Record<string, string>;
+/** Why a socket's reading is paused (bits; several may hold at once). */
+enum PauseReason {
+  USER = 1,
+  /** Messages wait on asynchronous decompression (keeps order, bounds memory). */
+  INFLATE = 2,
+  /** Our outgoing buffer is over maxBackpressure. */
+  BACKPRESSURE = 4,
+}
+
 /** Below this many bytes, a batch of frames is joined into one write. */
 const JOIN_LIMIT = 16 * 1024;
 
@@ -118,8 +127,8 @@ export class WebSocket<UserData = any> implements ConnectionHandler, Sweepable, 
   private receivedSinceTick = false;
   private pingOutstanding = false;
   private closeStartedAt = 0;
-  private pausedByUser = false;
-  private pausedByInflate = false;
+  /** Why reading is paused: a bit per reason (PauseReason); 0 = reading. */
+  private pauseReasons = 0;
   private rateWindowStart = 0;
   private rateCount = 0;
 
@@ -298,6 +307,8 @@ export class WebSocket<UserData = any> implements ConnectionHandler, Sweepable, 
     const buffered = this.socket.writableLength + this.conn.outputBytes;
     if (buffered > 0 && buffered + length > this.opts.maxBackpressure) {
       if (this.opts.closeOnBackpressureLimit) this.closeWith(CloseCode.POLICY_VIOLATION, 'Backpressure limit exceeded');
+      // Shedding output: take no more input from this peer until it reads.
+      else this.setPaused(PauseReason.BACKPRESSURE, true);
       return SendStatus.DROPPED;
     }
     if (this.socket.writableLength > 0) {
@@ -382,14 +393,21 @@ export class WebSocket<UserData = any> implements ConnectionHandler, Sweepable, 
 
   /** Stop reading from the peer (TCP backpressure reaches the sender). */
   pause(): void {
-    this.pausedByUser = true;
-    this.socket.pause();
+    this.setPaused(PauseReason.USER, true);
   }
 
   /** Resume reading after pause(). */
   resume(): void {
-    this.pausedByUser = false;
-    if (!this.pausedByInflate && !this.finished) this.socket.resume();
+    this.setPaused(PauseReason.USER, false);
+  }
+
+  /** Reading stops while any reason holds, and resumes when none does. */
+  private setPaused(reason: PauseReason, on: boolean): void {
+    const before = this.pauseReasons;
+    const after = on ? before | reason : before & ~reason;
+    this.pauseReasons = after;
+    if (before === 0 && after !== 0) this.socket.pause();
+    else if (before !== 0 && after === 0 && !this.finished) this.socket.resume();
   }
 
   // ------------------------------------------------------------ pub/sub
@@ -557,9 +575,7 @@ export class WebSocket<UserData = any> implements ConnectionHandler, Sweepable, 
 
   /** @internal */
   onReadPause(paused: boolean): void {
-    this.pausedByInflate = paused;
-    if (paused) this.socket.pause();
-    else if (!this.pausedByUser && !this.finished) this.socket.resume();
+    this.setPaused(PauseReason.INFLATE, paused);
   }
 
   // ------------------------------------------------------------ I/O
@@ -605,6 +621,10 @@ export class WebSocket<UserData = any> implements ConnectionHandler, Sweepable, 
       for (let i = 0; i < out.length; i++) socket.write(out[i]);
       socket.uncork();
     }
+    // A peer that sends but does not read (an echo client that never reads its
+    // replies) must not grow our buffer without end: stop reading from it until
+    // the kernel takes our backlog ('drain'), so TCP flow control reaches it.
+    if (socket.writableLength > this.opts.maxBackpressure) this.setPaused(PauseReason.BACKPRESSURE, true);
   }
 
   /** @internal Sweeper tick: idle timeout, automatic pings, close timeout, lifetime. */
@@ -612,6 +632,9 @@ export class WebSocket<UserData = any> implements ConnectionHandler, Sweepable, 
     if (this.finished) return;
     // 'drain' only fires after a write returned false; catch smaller backlogs here.
     if (this.needDrain && this.socket.writableLength === 0) this.drained();
+    if ((this.pauseReasons & PauseReason.BACKPRESSURE) !== 0 && this.socket.writableLength < this.socket.writableHighWaterMark) {
+      this.setPaused(PauseReason.BACKPRESSURE, false);
+    }
     if (this.receivedSinceTick) {
       this.receivedSinceTick = false;
       this.lastActive = now;
@@ -776,6 +799,7 @@ export class WebSocket<UserData = any> implements ConnectionHandler, Sweepable, 
 
   /** @internal SocketEvents */
   socketDrain(): void {
+    if ((this.pauseReasons & PauseReason.BACKPRESSURE) !== 0) this.setPaused(PauseReason.BACKPRESSURE, false);
     this.drained();
   }
 }

@@ -590,3 +590,37 @@ describe('upgrade failures stay contained', () => {
     ws.close();
   });
 });
+
+describe('a peer that sends but never reads', () => {
+  test('the server stops reading from it once its buffer passes maxBackpressure, then resumes', async () => {
+    let serverWs!: WebSocket;
+    let maxBuffered = 0;
+    let received = 0;
+    const { port } = await server({
+      maxBackpressure: 256 * 1024,
+      open: (ws: WebSocket) => (serverWs = ws),
+      message(ws: WebSocket, m: Buffer) {
+        received++;
+        ws.send(m);
+        if (ws.bufferedAmount > maxBuffered) maxBuffered = ws.bufferedAmount;
+      },
+    });
+    const raw = await RawClient.open(port);
+    raw.socket.pause(); // never read the echoes
+    await waitFor(() => serverWs !== undefined);
+    const frame = clientFrame(OpCode.BINARY, Buffer.alloc(16 * 1024, 1));
+    // Offer 32 MiB; the server must stop reading long before taking it all.
+    for (let i = 0; i < 2048; i++) raw.socket.write(frame);
+    await delay(500);
+    const receivedWhilePaused = received;
+    expect(receivedWhilePaused).toBeLessThan(2048);
+    await delay(300);
+    expect(received).toBe(receivedWhilePaused); // reading really stopped
+    // Bounded: the limit plus what one read's worth of echoes adds.
+    expect(maxBuffered).toBeLessThan(256 * 1024 + 1024 * 1024);
+    // The client starts reading: the server drains, resumes, and takes the rest.
+    raw.socket.resume();
+    await waitFor(() => received === 2048, 10000, 'all messages read after the peer drained');
+    raw.destroy();
+  }, 20000);
+});
