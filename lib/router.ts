@@ -123,10 +123,22 @@ function safeDecode(s: string): string {
 
 /** Split a request target into path and parsed query. */
 export function splitUrl(url: string): { path: string; query: Record<string, string> } {
+  if (url.charCodeAt(0) !== 47 /* '/' */) url = originForm(url);
   const q = url.indexOf('?');
   if (q < 0) return { path: url, query: {} };
   const query: Record<string, string> = {};
   const params = new URLSearchParams(url.slice(q + 1));
   for (const [k, v] of params) if (!(k in query)) query[k] = v;
   return { path: url.slice(0, q), query };
+}
+
+/**
+ * RFC 9112 3.2.2: a server must accept the absolute form
+ * (`GET http://host/chat HTTP/1.1`); routing uses its path and query.
+ */
+function originForm(url: string): string {
+  const m = /^[a-z][a-z0-9+.-]*:\/\/[^/?#]*/i.exec(url);
+  if (m === null) return url;
+  const rest = url.slice(m[0].length);
+  return rest.length === 0 || rest.charCodeAt(0) === 63 /* '?' */ ? '/' + rest : rest;
 }
