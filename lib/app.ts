@@ -82,6 +82,8 @@ export interface AppOptions extends HttpOptions {
   maxHeaders?: number;
   /** Called when a handler throws; default logs to stderr. */
   onError?(err: Error, ws: WebSocket | null): void;
+  /** Pending-connection queue of the listening socket. Default 2048 (Node's is 511; the kernel caps it at somaxconn). */
+  backlog?: number;
 }
 
 interface Route {
@@ -260,7 +262,7 @@ export class App implements WebSocketOwner {
         reject(err);
       };
       server.once('error', onError);
-      server.listen(port, host as string | undefined, () => {
+      server.listen({ port, host: host as string | undefined, backlog: this.appOptions.backlog ?? 2048 }, () => {
         server.off('error', onError);
         const addr = server.address();
         const bound = typeof addr === 'object' && addr !== null ? addr.port : port;
