@@ -12,7 +12,7 @@ import { validateUpgradeRequest, buildAcceptResponse, buildErrorResponse } from 
 import { WebSocket, type WebSocketBehavior, type WebSocketOwner, type PubSubHub, type SendData, toBuffer } from './websocket';
 import { resolveSocketOptions, type SocketOptions, type ResolvedSocketOptions } from './options';
 import { Router, splitUrl } from './router';
-import { Sweeper, tickFor, type Sweepable } from './sweeper';
+import { Sweeper, clock, tickFor, type Sweepable } from './sweeper';
 import { attachSocket, type SocketEvents } from './socket-events';
 import { PubSub } from './pubsub-hub';
 import { HttpHandler, type HttpRouteHandler, type HttpOptions, resolveHttpOptions, type ResolvedHttpOptions } from './http';
@@ -478,7 +478,7 @@ export class UpgradeSession implements Sweepable, SocketEvents {
     readonly socket: net.Socket,
   ) {
     this.parser = new RequestHeadParser(app.headLimits);
-    this.idleSince = Date.now();
+    this.idleSince = clock();
   }
 
   attach(): void {
@@ -582,7 +582,7 @@ export class UpgradeSession implements Sweepable, SocketEvents {
       return;
     }
     this.state = SessionState.HEAD;
-    this.idleSince = Date.now();
+    this.idleSince = clock();
     if (rest.length > 0) this.readHead(rest);
   }
 

@@ -7,7 +7,7 @@
 import type { Socket } from 'node:net';
 import { Connection, ReadyState, SendStatus, joinChunks, type ConnectionHandler } from './connection';
 import type { ResolvedSocketOptions } from './options';
-import type { Sweeper, Sweepable } from './sweeper';
+import { clock, type Sweeper, type Sweepable } from './sweeper';
 import { OpCode } from '../frame/opcode';
 import { CloseCode } from '../frame/close-codes';
 import { UsageError } from '../frame/protocol-error';
@@ -155,8 +155,8 @@ export class WebSocket<UserData = any> implements ConnectionHandler, Sweepable, 
       maxFragments: opts.maxFragments,
       autoPong: opts.autoPong,
     });
-    // Date.now(), not the sweeper's last tick: a deadline must never start in the past.
-    this.lastActive = this.createdAt = Date.now();
+    // clock() now, not the sweeper's last tick: a deadline must never start in the past.
+    this.lastActive = this.createdAt = clock();
   }
 
   /**
@@ -376,7 +376,7 @@ export class WebSocket<UserData = any> implements ConnectionHandler, Sweepable, 
    */
   close(code?: number, reason?: string): void {
     if (this.conn.close(code, reason)) {
-      this.closeStartedAt = Date.now();
+      this.closeStartedAt = clock();
       this.flushSoon();
     }
   }
@@ -563,7 +563,7 @@ export class WebSocket<UserData = any> implements ConnectionHandler, Sweepable, 
 
   /** @internal */
   onShutdown(): void {
-    if (this.closeStartedAt === 0) this.closeStartedAt = Date.now();
+    if (this.closeStartedAt === 0) this.closeStartedAt = clock();
     this.flush();
     const conn = this.conn;
     if (conn.role === 'server' || conn.error !== null) {
@@ -669,7 +669,7 @@ export class WebSocket<UserData = any> implements ConnectionHandler, Sweepable, 
   /** Close from our side for a policy reason (idle, lifetime, backpressure). */
   private closeWith(code: number, reason: string): void {
     if (this.conn.close(code, reason)) {
-      this.closeStartedAt = Date.now();
+      this.closeStartedAt = clock();
       this.flushSoon();
     }
   }
