@@ -568,7 +568,7 @@ export class WebSocket<UserData = any> implements ConnectionHandler, Sweepable, 
     const conn = this.conn;
     if (conn.role === 'server' || conn.error !== null) {
       // RFC 6455 7.1.1: the server closes the TCP connection first.
-      this.socket.end();
+      this.endSocket();
     }
     // A client waits for the server's FIN (RFC 6455 7.1.1), up to closeTimeout (sweep).
   }
@@ -658,7 +658,7 @@ export class WebSocket<UserData = any> implements ConnectionHandler, Sweepable, 
         // rather than wait closeTimeout for an answer that won't come.
         this.closeWith(CloseCode.GOING_AWAY, 'Idle timeout');
         this.flush();
-        this.socket.end();
+        this.endSocket();
       } else if (opts.sendPingsAutomatically && !this.pingOutstanding && idle >= opts.idleTimeout / 2) {
         this.pingOutstanding = true;
         conn.ping(EMPTY);
@@ -773,6 +773,14 @@ export class WebSocket<UserData = any> implements ConnectionHandler, Sweepable, 
     if (this.listeners !== null) this.emit('close', code, reason);
   }
 
+  /**
+   * End our side once: a second end() on a finished stream makes Node build an
+   * error object (with a stack trace) that nobody reads, per connection.
+   */
+  private endSocket(): void {
+    if (!this.socket.writableEnded) this.socket.end();
+  }
+
   /** @internal SocketEvents: bytes from the peer. */
   socketData(chunk: Buffer): void {
     this.receive(chunk);
@@ -784,7 +792,7 @@ export class WebSocket<UserData = any> implements ConnectionHandler, Sweepable, 
     // either way we are done writing too.
     this.conn.receiveEof();
     this.flush();
-    this.socket.end();
+    this.endSocket();
   }
 
   /** @internal SocketEvents */
