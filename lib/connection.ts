@@ -88,7 +88,6 @@ const EMPTY = Buffer.alloc(0);
 /** Shared empty queues; replaced by a connection's own array on first push. */
 const NO_EVENTS: PendingEvent[] = [];
 const NO_SENDS: PendingSend[] = [];
-const NO_CHUNKS: Buffer[] = [];
 
 /**
  * One WebSocket connection's protocol state. Holds the frame parser, message
@@ -127,8 +126,10 @@ export class Connection implements FrameHandler {
   // Message being assembled (RFC 6455 5.4).
   private msgOpcode = 0;
   private msgCompressed = false;
-  // Fragments of the message being assembled; the shared empty array until the first payload.
-  private msgChunks: Buffer[] = NO_CHUNKS;
+  // Payload of the message being assembled: the first chunk alone (the common
+  // case, no array at all), the rest in an array only for multi-chunk messages.
+  private msgFirst: Buffer | null = null;
+  private msgRest: Buffer[] | null = null;
   private msgLength = 0;
   private msgFragments = 0;
   private frameFin = false;
@@ -208,28 +209,44 @@ export class Connection implements FrameHandler {
     if (this.msgOpcode === OpCode.TEXT && !this.msgCompressed && !this.utf8.update(data)) {
       throw new ProtocolError(CloseCode.INVALID_PAYLOAD, 'Invalid UTF-8 in text message');
     }
-    if (this.msgChunks === NO_CHUNKS) this.msgChunks = [];
-    this.msgChunks.push(data);
+    if (this.msgFirst === null) this.msgFirst = data;
+    else if (this.msgRest === null) this.msgRest = [data];
+    else this.msgRest.push(data);
+  }
+
+  /** The message's payload chunks as one list (compressed path). */
+  private takeChunks(): Buffer[] {
+    const first = this.msgFirst;
+    const rest = this.msgRest;
+    this.msgFirst = null;
+    this.msgRest = null;
+    if (first === null) return [];
+    if (rest === null) return [first];
+    rest.unshift(first);
+    return rest;
   }
 
   /** @internal FrameHandler */
   onDataFrameEnd(): void {
     if (!this.frameFin) return;
     const opcode = this.msgOpcode;
-    const chunks = this.msgChunks;
     this.msgOpcode = 0;
 
     if (this.msgCompressed) {
-      // The inflater keeps this array; start a new one.
-      this.msgChunks = NO_CHUNKS;
-      this.inflateMessage(chunks, opcode === OpCode.BINARY);
+      this.inflateMessage(this.takeChunks(), opcode === OpCode.BINARY);
       return;
     }
     if (opcode === OpCode.TEXT && this.utf8.incomplete) {
       throw new ProtocolError(CloseCode.INVALID_PAYLOAD, 'Text message ends inside a UTF-8 sequence');
     }
-    const data = joinChunks(chunks, this.msgLength);
-    chunks.length = 0; // reuse the array: no allocation per message
+    let data: Buffer;
+    if (this.msgRest === null) {
+      // One chunk: the view of the socket's bytes, no copy, no allocation.
+      data = this.msgFirst ?? EMPTY;
+      this.msgFirst = null;
+    } else {
+      data = joinChunks(this.takeChunks(), this.msgLength);
+    }
     if (this.pendingIn.length !== 0) {
       this.inQueue().push({ kind: PendingKind.MESSAGE, data, isBinary: opcode === OpCode.BINARY, ready: true, error: null });
       return;
@@ -494,7 +511,8 @@ export class Connection implements FrameHandler {
     if (this.readyState === ReadyState.CLOSED) return;
     this.parser.halt();
     if (this.error === null) this.error = new ProtocolError(code, reason);
-    this.msgChunks = NO_CHUNKS;
+    this.msgFirst = null;
+    this.msgRest = null;
     this.pendingIn.length = 0;
     if (!this.closeReceived) {
       this.closeCode = code;
@@ -573,7 +591,8 @@ export class Connection implements FrameHandler {
     this.parser.halt();
     this.pendingIn.length = 0;
     this.pendingOut.length = 0;
-    this.msgChunks = NO_CHUNKS;
+    this.msgFirst = null;
+    this.msgRest = null;
     if (this.deflate !== null) {
       this.deflate.close();
       this.deflate = null;
