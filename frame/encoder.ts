@@ -69,8 +69,8 @@ function takeMaskKey(): Buffer {
 /**
  * Payloads up to this many bytes take the small-frame path: a 2-byte header,
  * the payload copied (and masked) by a plain loop. A native Buffer.copy call
- * costs more than copying a few dozen bytes in JavaScript (measured: 16-byte
- * frames went from 65 to ~35 ns).
+ * costs more than copying a few dozen bytes in JavaScript (see the
+ * "slab writer" rows of bench/frame.ts).
  */
 const SMALL_FRAME = 64;
 

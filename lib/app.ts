@@ -9,7 +9,7 @@ import * as tls from 'node:tls';
 import type { IncomingMessage } from 'node:http';
 import { RequestHeadParser, HttpHeadError, type HttpRequestHead } from './http-head';
 import { validateUpgradeRequest, buildAcceptResponse, buildErrorResponse } from './handshake';
-import { WebSocket, type WebSocketBehavior, type WebSocketOwner, type PubSubHub, type SendData, toBuffer } from './websocket';
+import { WebSocket, type WebSocketBehavior, type WebSocketOwner, type PubSubHub, type SendData } from './websocket';
 import { resolveSocketOptions, type SocketOptions, type ResolvedSocketOptions } from './options';
 import { Router, splitUrl } from './router';
 import { Sweeper, clock, tickFor, type Sweepable } from './sweeper';
@@ -732,4 +732,3 @@ function destroySocket(socket: net.Socket): void {
   socket.destroy();
 }
 
-export { toBuffer };
