@@ -15,4 +15,4 @@ export { OpCode } from './frame/opcode';
 export { CloseCode } from './frame/close-codes';
 export { ProtocolError, UsageError } from './frame/protocol-error';
 export { TopicTrie, InMemoryBroker } from './pubsub';
-export type { Broker } from './pubsub';
+export type { Broker, SubscribeOptions } from './pubsub';

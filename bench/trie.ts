@@ -17,6 +17,8 @@ interface Sub {
 }
 
 const RUNS = 5;
+/** Wildcard subscriptions are explicit (a plain subscribe is literal). */
+const PATTERN = { pattern: true };
 
 interface Counter {
   n: number;
@@ -93,7 +95,7 @@ console.log(`TopicTrie bench, node ${process.version}, median of ${RUNS} runs\n`
   }
   report('exact: 10,000 topics x 1 subscriber', measure(trie, topics, 1_000_000));
   // Same with one unrelated wildcard pattern present: publish now walks the trie too.
-  trie.subscribe({ id: -1 }, 'other/#');
+  trie.subscribe({ id: -1 }, 'other/#', PATTERN);
   report('exact: same + 1 unrelated wildcard pattern (trie walked)', measure(trie, topics, 1_000_000));
   // Publishing to topics nobody listens to.
   const misses = topics.map((t) => t + '/x');
@@ -133,8 +135,8 @@ function wildcardSetup(): { trie: TopicTrie<Sub>; broker: InMemoryBroker<Sub>; t
       case 4: pattern = `sensor/${b}/#`; break;
       default: pattern = `sensor/+/+/${r}`; break;
     }
-    broker.subscribe({ id: i }, pattern);
-    if (i % 50 === 0) broker.subscribe({ id: i }, `sensor/${b}/#`); // some overlap to dedupe
+    broker.subscribe({ id: i }, pattern, PATTERN);
+    if (i % 50 === 0) broker.subscribe({ id: i }, `sensor/${b}/#`, PATTERN); // some overlap to dedupe
   }
   return { trie, broker, topics };
 }
@@ -172,7 +174,7 @@ function wildcardSetup(): { trie: TopicTrie<Sub>; broker: InMemoryBroker<Sub>; t
   for (let i = 0; i < 1_000_000; i++) {
     if (liveS.length > 0 && (r() < 0.45 || liveS.length >= 3000)) {
       const k = Math.floor(r() * liveS.length);
-      trie.unsubscribe(subs[liveS[k]], liveP[k]);
+      trie.unsubscribe(subs[liveS[k]], liveP[k], PATTERN);
       liveS[k] = liveS[liveS.length - 1];
       liveP[k] = liveP[liveP.length - 1];
       liveS.pop();
@@ -180,7 +182,7 @@ function wildcardSetup(): { trie: TopicTrie<Sub>; broker: InMemoryBroker<Sub>; t
     } else {
       const s = Math.floor(r() * subs.length);
       const p = pattern();
-      if (trie.subscribe(subs[s], p)) {
+      if (trie.subscribe(subs[s], p, PATTERN)) {
         liveS.push(s);
         liveP.push(p);
       }

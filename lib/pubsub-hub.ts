@@ -4,7 +4,7 @@
  * compresses it once) and hands the same bytes to every recipient; sends
  * made in one event-loop job leave in one write per socket (lib/websocket.ts).
  */
-import { InMemoryBroker, type Broker } from '../pubsub';
+import { InMemoryBroker, type Broker, type SubscribeOptions } from '../pubsub';
 import { WebSocket, type PubSubHub, type SendData, toBuffer } from './websocket';
 import { SendStatus } from './connection';
 import { OpCode } from '../frame/opcode';
@@ -37,20 +37,20 @@ export class PubSub implements PubSubHub {
     this.broker = new InMemoryBroker<WebSocket>({ onSubscriptionChange: onSubscriptionChange.bind(null, owner) });
   }
 
-  subscribe(ws: WebSocket, topic: string): boolean {
-    return this.broker.subscribe(ws, topic);
+  subscribe(ws: WebSocket, topic: string, options: SubscribeOptions | undefined): boolean {
+    return this.broker.subscribe(ws, topic, options);
   }
 
-  unsubscribe(ws: WebSocket, topic: string): boolean {
-    return this.broker.unsubscribe(ws, topic);
+  unsubscribe(ws: WebSocket, topic: string, options: SubscribeOptions | undefined): boolean {
+    return this.broker.unsubscribe(ws, topic, options);
   }
 
   unsubscribeAll(ws: WebSocket): void {
     this.broker.unsubscribeAll(ws);
   }
 
-  isSubscribed(ws: WebSocket, topic: string): boolean {
-    return this.broker.isSubscribed(ws, topic);
+  isSubscribed(ws: WebSocket, topic: string, options: SubscribeOptions | undefined): boolean {
+    return this.broker.isSubscribed(ws, topic, options);
   }
 
   topicsOf(ws: WebSocket): string[] {

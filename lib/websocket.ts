@@ -13,6 +13,7 @@ import { CloseCode } from '../frame/close-codes';
 import { UsageError } from '../frame/protocol-error';
 import { splitUrl } from './router';
 import { attachSocket, type SocketEvents } from './socket-events';
+import type { SubscribeOptions } from '../pubsub';
 
 export { ReadyState, SendStatus };
 
@@ -44,10 +45,10 @@ export interface WebSocketBehavior<UserData = any> {
 
 /** What a WebSocket needs from its owner for pub/sub (the App's broker). */
 export interface PubSubHub {
-  subscribe(ws: WebSocket, topic: string): boolean;
-  unsubscribe(ws: WebSocket, topic: string): boolean;
+  subscribe(ws: WebSocket, topic: string, options: SubscribeOptions | undefined): boolean;
+  unsubscribe(ws: WebSocket, topic: string, options: SubscribeOptions | undefined): boolean;
   unsubscribeAll(ws: WebSocket): void;
-  isSubscribed(ws: WebSocket, topic: string): boolean;
+  isSubscribed(ws: WebSocket, topic: string, options: SubscribeOptions | undefined): boolean;
   topicsOf(ws: WebSocket): string[];
   publishFrom(ws: WebSocket, topic: string, data: SendData, isBinary: boolean | undefined, compress: boolean | undefined): boolean;
 }
@@ -418,19 +419,28 @@ export class WebSocket<UserData = any> implements ConnectionHandler, Sweepable, 
     return hub;
   }
 
-  /** Subscribe to a topic (MQTT-style wildcards `+` and `#` allowed). Idempotent. */
-  subscribe(topic: string): boolean {
+  /**
+   * Subscribe to one literal topic: `+` and `#` are never wildcards here, so a
+   * topic built from a URL or a message cannot widen into a pattern (a topic
+   * with a level that is exactly `+` or `#` throws a UsageError, since nothing
+   * can be published to it). `{ pattern: true }` subscribes to an MQTT-style
+   * wildcard pattern instead (Redis's PSUBSCRIBE). Idempotent; false if
+   * already subscribed or the socket is closing.
+   */
+  subscribe(topic: string, options?: SubscribeOptions): boolean {
     if (this.finished) return false;
-    return this.hub().subscribe(this as WebSocket, topic);
+    return this.hub().subscribe(this as WebSocket, topic, options);
   }
 
-  unsubscribe(topic: string): boolean {
+  /** Leave a literal topic, or a pattern with `{ pattern: true }`; throws as subscribe does. */
+  unsubscribe(topic: string, options?: SubscribeOptions): boolean {
     if (this.finished) return false;
-    return this.hub().unsubscribe(this as WebSocket, topic);
+    return this.hub().unsubscribe(this as WebSocket, topic, options);
   }
 
-  isSubscribed(topic: string): boolean {
-    return this.owner.hub !== null && this.owner.hub.isSubscribed(this as WebSocket, topic);
+  /** Whether this socket has exactly this literal subscription (or pattern, with `{ pattern: true }`). */
+  isSubscribed(topic: string, options?: SubscribeOptions): boolean {
+    return this.owner.hub !== null && this.owner.hub.isSubscribed(this as WebSocket, topic, options);
   }
 
   getTopics(): string[] {

@@ -1,4 +1,4 @@
-import { TopicLimits, TopicTrie } from './topic-trie';
+import { TopicLimits, TopicTrie, type SubscribeOptions } from './topic-trie';
 
 /**
  * Where subscriptions live and how a publish finds its local recipients. The
@@ -7,17 +7,31 @@ import { TopicLimits, TopicTrie } from './topic-trie';
  * InMemoryBroker without touching them.
  *
  * Topics and patterns follow TopicTrie: `/`-separated levels, `+` and `#`
- * wildcard levels in subscriptions only.
+ * wildcard levels in subscriptions only. A subscription is literal unless
+ * `options.pattern` is true (Redis's SUBSCRIBE vs PSUBSCRIBE), so a string
+ * from a client never becomes a wildcard by accident; a literal string with a
+ * wildcard level is refused with a UsageError by subscribe and unsubscribe.
  */
 export interface Broker<S extends object> {
-  /** Subscribes `sub` to a topic or pattern. Returns false if it already was. Throws on an invalid pattern. */
-  subscribe(sub: S, topic: string): boolean;
-  /** Removes one subscription. Returns false if there was none. Throws on an invalid pattern. */
-  unsubscribe(sub: S, topic: string): boolean;
+  /**
+   * Subscribes `sub` to a literal topic, or to a pattern with `{ pattern: true }`.
+   * Returns false if it already was. Throws on an invalid pattern, and on a
+   * literal topic with a wildcard level.
+   */
+  subscribe(sub: S, topic: string, options?: SubscribeOptions): boolean;
+  /**
+   * Removes one subscription (literal, or the pattern with `{ pattern: true }`).
+   * Returns false if there was none. Throws as subscribe does.
+   */
+  unsubscribe(sub: S, topic: string, options?: SubscribeOptions): boolean;
   /** Removes every subscription of `sub`; returns how many. Call when a socket closes. */
   unsubscribeAll(sub: S): number;
-  /** Whether `sub` is subscribed to exactly this topic or pattern string. */
-  isSubscribed(sub: S, topic: string): boolean;
+  /**
+   * Whether `sub` has exactly this subscription (literal, or the pattern with
+   * `{ pattern: true }`); false, never a throw, for a literal query of a
+   * string with a wildcard level.
+   */
+  isSubscribed(sub: S, topic: string, options?: SubscribeOptions): boolean;
   /** The topics and patterns `sub` is subscribed to, in subscription order. */
   topicsOf(sub: S): string[];
   /** Number of subscribers of exactly this topic or pattern string (no wildcard matching). */
@@ -59,6 +73,14 @@ interface PublishState<S> {
   recipients: number;
 }
 
+/**
+ * Removes a subscription by the string topicsOf returned. A stored string
+ * names exactly one subscription (a string with a wildcard level can only be
+ * a pattern, and a wildcard-free pattern is the literal topic), so reading it
+ * as a pattern removes the right one whatever its kind.
+ */
+const AS_STORED: SubscribeOptions = Object.freeze({ pattern: true });
+
 function deliverOne<S>(sub: S, st: PublishState<S>): void {
   if (sub === st.exclude) return;
   st.recipients++;
@@ -80,8 +102,8 @@ export class InMemoryBroker<S extends object> implements Broker<S> {
   }
 
   /** See Broker.subscribe. */
-  subscribe(sub: S, topic: string): boolean {
-    if (!this.trie.subscribe(sub, topic)) return false;
+  subscribe(sub: S, topic: string, options?: SubscribeOptions): boolean {
+    if (!this.trie.subscribe(sub, topic, options)) return false;
     if (this.onChange !== null) {
       const n = this.trie.count(topic);
       this.onChange(sub, topic, n, n - 1);
@@ -90,8 +112,8 @@ export class InMemoryBroker<S extends object> implements Broker<S> {
   }
 
   /** See Broker.unsubscribe. */
-  unsubscribe(sub: S, topic: string): boolean {
-    if (!this.trie.unsubscribe(sub, topic)) return false;
+  unsubscribe(sub: S, topic: string, options?: SubscribeOptions): boolean {
+    if (!this.trie.unsubscribe(sub, topic, options)) return false;
     if (this.onChange !== null) {
       const n = this.trie.count(topic);
       this.onChange(sub, topic, n, n + 1);
@@ -110,7 +132,7 @@ export class InMemoryBroker<S extends object> implements Broker<S> {
     const topics = this.trie.topicsOf(sub);
     const counts = new Array<number>(topics.length);
     for (let i = 0; i < topics.length; i++) {
-      this.trie.unsubscribe(sub, topics[i]);
+      this.trie.unsubscribe(sub, topics[i], AS_STORED);
       counts[i] = this.trie.count(topics[i]);
     }
     for (let i = 0; i < topics.length; i++) onChange(sub, topics[i], counts[i], counts[i] + 1);
@@ -118,8 +140,8 @@ export class InMemoryBroker<S extends object> implements Broker<S> {
   }
 
   /** See Broker.isSubscribed. */
-  isSubscribed(sub: S, topic: string): boolean {
-    return this.trie.isSubscribed(sub, topic);
+  isSubscribed(sub: S, topic: string, options?: SubscribeOptions): boolean {
+    return this.trie.isSubscribed(sub, topic, options);
   }
 
   /** See Broker.topicsOf. */

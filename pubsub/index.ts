@@ -7,6 +7,6 @@ export {
   validatePattern,
   validateTopic,
 } from './topic-trie';
-export type { TopicLimits } from './topic-trie';
+export type { SubscribeOptions, TopicLimits } from './topic-trie';
 export { InMemoryBroker } from './broker';
 export type { Broker, InMemoryBrokerOptions, SubscriptionChangeHook } from './broker';

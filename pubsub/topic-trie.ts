@@ -13,6 +13,11 @@ import { UsageError } from '../frame/protocol-error';
  * - `+` or `#` inside a longer level is an ordinary character: `#general` and
  *   `a+b` are literal.
  * - Unlike MQTT, topics starting with `$` get no special treatment.
+ * - A subscription is literal unless it asks for a pattern (`{ pattern: true }`),
+ *   as Redis separates SUBSCRIBE from PSUBSCRIBE: a topic string taken from a
+ *   URL or a message can never widen into a wildcard by accident. A literal
+ *   subscription to a string with a whole-level `+` or `#` is refused (no
+ *   publish can ever reach it: publishing to such a topic throws).
  *
  * Lengths are counted in UTF-16 code units (`string.length`), which is O(1);
  * a 1024-unit topic is at most 3072 bytes of UTF-8.
@@ -39,6 +44,33 @@ export enum TopicKind {
   Wildcard = 1,
 }
 
+/**
+ * How `subscribe`, `unsubscribe` and `isSubscribed` read their topic string;
+ * the same object for TopicTrie, Broker and `ws.subscribe(topic, options)`.
+ */
+export interface SubscribeOptions {
+  /**
+   * `true`: the string is a pattern whose whole-level `+` and `#` are
+   * wildcards (Redis's PSUBSCRIBE). Default `false`: the string is one
+   * literal topic (Redis's SUBSCRIBE); a whole-level `+` or `#` in it is a
+   * UsageError. A pattern without wildcard levels matches only itself and is
+   * the same subscription as that literal topic.
+   */
+  pattern?: boolean;
+}
+
+/** Whether `options` asks for a pattern; a malformed options object is a UsageError. */
+function wantsPattern(options: SubscribeOptions | undefined): boolean {
+  if (options === undefined) return false;
+  if (typeof options !== 'object' || options === null) {
+    throw new UsageError(`subscribe options must be an object such as { pattern: true }, got ${options === null ? 'null' : typeof options}`);
+  }
+  const p = options.pattern;
+  if (p === undefined || p === false) return false;
+  if (p === true) return true;
+  throw new UsageError(`options.pattern must be a boolean, got ${typeof p}`);
+}
+
 const PLUS = 0x2b; // '+'
 const HASH = 0x23; // '#'
 
@@ -50,9 +82,11 @@ function show(s: string): string {
 /**
  * Checks type, emptiness, length and depth, and finds whole-level wildcards.
  * Uses native indexOf scans rather than a per-char loop: publish runs this on
- * every message.
+ * every message. With `literalOp` (the literal subscribe or unsubscribe being
+ * validated), a whole-level wildcard throws the error that points to
+ * `{ pattern: true }`.
  */
-function classify(str: string, what: string, maxLength: number, maxDepth: number): TopicKind {
+function classify(str: string, what: string, maxLength: number, maxDepth: number, literalOp: string | null = null): TopicKind {
   if (typeof str !== 'string') {
     throw new TypeError(`${what} must be a string, got ${str === null ? 'null' : typeof str}`);
   }
@@ -77,6 +111,7 @@ function classify(str: string, what: string, maxLength: number, maxDepth: number
     if (end === -1) end = len;
     if (end - start === 1) {
       const c = str.charCodeAt(start);
+      if (literalOp !== null && (c === PLUS || c === HASH)) throw literalWildcardError(str, literalOp);
       if (c === PLUS) {
         kind = TopicKind.Wildcard;
       } else if (c === HASH) {
@@ -124,6 +159,20 @@ function wildcardPublishError(topic: string): UsageError {
   return new UsageError(
     `cannot publish to ${show(topic)}: a level that is exactly '+' or '#' is a wildcard, ` +
       'valid only in subscriptions',
+  );
+}
+
+/**
+ * A literal (un)subscription named a string with a wildcard level. Refused
+ * rather than stored: the topic can never be published, so the subscription
+ * would silently receive nothing, and the caller most likely meant a pattern
+ * (or passed a string from a client that should not become one).
+ */
+function literalWildcardError(topic: string, op: string): UsageError {
+  return new UsageError(
+    `cannot ${op} the literal topic ${show(topic)}: a level that is exactly '+' or '#' is a wildcard, and no ` +
+      `message can be published to such a topic. For a wildcard subscription pass { pattern: true }, ` +
+      `as in ${op}(${show(topic)}, { pattern: true })`,
   );
 }
 
@@ -179,6 +228,10 @@ const DEDUPE_SCAN_LIMIT = 8;
  * Subscriptions of subscribers `S` (sockets, in practice) to topics and
  * patterns, and the matching of concrete topics against them.
  *
+ * Subscriptions are literal topics unless the call passes `{ pattern: true }`
+ * (see SubscribeOptions); a string with a wildcard level is therefore always a
+ * pattern subscription, and the stored strings stay unambiguous.
+ *
  * Structure: exact (wildcard-free) subscriptions live in a Map from the whole
  * topic string to a subscriber Set, so publishing to them is one hash lookup,
  * and when there are no wildcard subscriptions at all the topic is never split.
@@ -233,12 +286,15 @@ export class TopicTrie<S extends object> {
   }
 
   /**
-   * Subscribes `sub` to a topic or wildcard pattern.
-   * @returns true if added, false if `sub` already had exactly this pattern.
-   * @throws TypeError/UsageError for an invalid pattern (see validatePattern).
+   * Subscribes `sub` to one literal topic, or with `{ pattern: true }` to a
+   * wildcard pattern.
+   * @returns true if added, false if `sub` already had exactly this subscription.
+   * @throws TypeError/UsageError for an invalid pattern (see validatePattern),
+   *   and UsageError for a literal topic with a level that is exactly `+` or `#`.
    */
-  subscribe(sub: S, pattern: string): boolean {
-    const kind = classify(pattern, 'pattern', this.maxTopicLength, this.maxDepth);
+  subscribe(sub: S, pattern: string, options?: SubscribeOptions): boolean {
+    const literalOp = wantsPattern(options) ? null : 'subscribe';
+    const kind = classify(pattern, literalOp === null ? 'pattern' : 'topic', this.maxTopicLength, this.maxDepth, literalOp);
     if (sub === null || (typeof sub !== 'object' && typeof sub !== 'function')) {
       throw new TypeError('subscriber must be an object');
     }
@@ -264,12 +320,16 @@ export class TopicTrie<S extends object> {
   }
 
   /**
-   * Removes one subscription.
-   * @returns true if removed, false if `sub` did not have exactly this pattern.
-   * @throws TypeError/UsageError for an invalid pattern (never subscribable).
+   * Removes one subscription: the literal topic, or with `{ pattern: true }`
+   * the pattern.
+   * @returns true if removed, false if `sub` did not have exactly this subscription.
+   * @throws TypeError/UsageError for an invalid pattern (never subscribable),
+   *   and UsageError for a literal topic with a level that is exactly `+` or
+   *   `#`, as subscribe (a forgotten option must not look like success).
    */
-  unsubscribe(sub: S, pattern: string): boolean {
-    classify(pattern, 'pattern', this.maxTopicLength, this.maxDepth);
+  unsubscribe(sub: S, pattern: string, options?: SubscribeOptions): boolean {
+    const literalOp = wantsPattern(options) ? null : 'unsubscribe';
+    classify(pattern, literalOp === null ? 'pattern' : 'topic', this.maxTopicLength, this.maxDepth, literalOp);
     const mine = this.bySub.get(sub);
     if (mine === undefined || !mine.delete(pattern)) return false;
     if (mine.size === 0) this.bySub.delete(sub);
@@ -290,10 +350,18 @@ export class TopicTrie<S extends object> {
     return mine.size;
   }
 
-  /** Whether `sub` is subscribed to exactly this pattern string (no matching). */
-  isSubscribed(sub: S, pattern: string): boolean {
+  /**
+   * Whether `sub` has exactly this subscription (no matching): the literal
+   * topic, or with `{ pattern: true }` the pattern. A question, so it never
+   * throws on the string: a literal query for a string with a wildcard level
+   * is false (no such literal subscription can exist).
+   * @throws UsageError only for a malformed options object.
+   */
+  isSubscribed(sub: S, pattern: string, options?: SubscribeOptions): boolean {
+    const asPattern = wantsPattern(options);
     const mine = this.bySub.get(sub);
-    return mine !== undefined && mine.has(pattern);
+    if (mine === undefined || !mine.has(pattern)) return false;
+    return asPattern || !hasWildcardLevel(pattern);
   }
 
   /** The patterns `sub` is subscribed to, in subscription order (a copy). */

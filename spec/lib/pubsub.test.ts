@@ -32,20 +32,26 @@ async function client(url: string) {
   return { ws, got };
 }
 
-/** Route where clients drive subscriptions with text commands: "sub x", "unsub x", "pub topic text". */
+/**
+ * Route where clients drive subscriptions with text commands: "sub x",
+ * "unsub x" (literal topics), "psub p", "punsub p" (wildcard patterns, as
+ * Redis's PSUBSCRIBE), "pub topic text".
+ */
 const commands = {
   message(ws: WebSocket, m: string) {
     const [cmd, topic, ...rest] = m.split(' ');
     if (cmd === 'sub') ws.subscribe(topic), ws.send(`ok sub ${topic}`);
     else if (cmd === 'unsub') ws.unsubscribe(topic), ws.send(`ok unsub ${topic}`);
+    else if (cmd === 'psub') ws.subscribe(topic, { pattern: true }), ws.send(`ok psub ${topic}`);
+    else if (cmd === 'punsub') ws.unsubscribe(topic, { pattern: true }), ws.send(`ok punsub ${topic}`);
     else if (cmd === 'pub') ws.publish(topic, rest.join(' '));
   },
 };
 
-async function subscribe(c: { ws: WebSocket; got: unknown[] }, topic: string) {
+async function subscribe(c: { ws: WebSocket; got: unknown[] }, topic: string, cmd = 'sub') {
   const before = c.got.length;
-  c.ws.send(`sub ${topic}`);
-  await waitFor(() => c.got.length > before && c.got.includes(`ok sub ${topic}`));
+  c.ws.send(`${cmd} ${topic}`);
+  await waitFor(() => c.got.length > before && c.got.includes(`ok ${cmd} ${topic}`));
 }
 
 describe('pub/sub on sockets', () => {
@@ -87,10 +93,10 @@ describe('pub/sub on sockets', () => {
     const plus = await client(url);
     const hash = await client(url);
     const both = await client(url);
-    await subscribe(plus, 'chat/+');
-    await subscribe(hash, 'chat/#');
-    await subscribe(both, 'chat/+');
-    await subscribe(both, 'chat/#');
+    await subscribe(plus, 'chat/+', 'psub');
+    await subscribe(hash, 'chat/#', 'psub');
+    await subscribe(both, 'chat/+', 'psub');
+    await subscribe(both, 'chat/#', 'psub');
     app.publish('chat/general', 'g');
     app.publish('chat/a/b', 'deep');
     app.publish('chat', 'root');
@@ -110,10 +116,98 @@ describe('pub/sub on sockets', () => {
     expect(() => app.publish('chat/+', 'x')).toThrow(/wildcard/i);
   });
 
+  describe('literal topics and explicit patterns (issue 13 item 9)', () => {
+    const HINT = /pass \{ pattern: true \}/;
+    const PUBLISHED = ['chat/general', 'chat/a/b', 'chat', '#general', 'news'];
+    // [command a client sends, what it then receives of PUBLISHED, or the close code]
+    const rows: Array<[string, string[] | number]> = [
+      ['sub chat/general', ['chat/general']],
+      ['sub #general', ['#general']], // '#' inside a level is an ordinary character
+      ['sub chat/+', 1011], // a literal topic with a wildcard level: UsageError in the handler
+      ['sub chat/#', 1011],
+      ['sub #', 1011],
+      ['sub +', 1011],
+      ['unsub chat/#', 1011], // unsubscribe refuses it as subscribe does
+      ['psub chat/+', ['chat/general']],
+      ['psub chat/#', ['chat/general', 'chat/a/b', 'chat']],
+      ['psub #', PUBLISHED],
+      ['psub news', ['news']], // a wildcard-free pattern is the literal topic
+    ];
+    test.each(rows)('%j -> %j', async (command, want) => {
+      const errors: Error[] = [];
+      const app = new App({ onError: (err) => errors.push(err) });
+      app.websocket('/ws', commands);
+      const port = await app.listen(0, '127.0.0.1');
+      apps.push(app);
+      const c = await client(`ws://127.0.0.1:${port}/ws`);
+      let closeCode = 0;
+      c.ws.on('close', (code: number) => (closeCode = code));
+      await subscribe(c, 'end'); // the sentinel topic, published last
+      c.ws.send(command);
+      await waitFor(() => closeCode !== 0 || c.got.includes(`ok ${command}`), 2000, 'answer or close');
+      for (const t of PUBLISHED) app.publish(t, t);
+      app.publish('end', 'end');
+      if (typeof want === 'number') {
+        await waitFor(() => closeCode !== 0, 2000, 'close');
+        expect(closeCode).toBe(want);
+        expect(c.got).toEqual(['ok sub end']); // nothing published reached it
+        expect(errors).toHaveLength(1);
+        expect(errors[0].name).toBe('UsageError');
+        expect(errors[0].message).toMatch(HINT);
+        expect(app.numSubscribers('end')).toBe(0); // left every topic on close
+      } else {
+        await waitFor(() => c.got.includes('end'), 2000, 'sentinel');
+        expect(c.got.filter((m) => !String(m).startsWith('ok ') && m !== 'end')).toEqual(want);
+        expect(errors).toEqual([]);
+      }
+    });
+
+    test('the ws methods: literal by default, patterns with { pattern: true }; getTopics lists both', async () => {
+      const presence: Array<[string, number, number]> = [];
+      let serverSide: WebSocket | undefined;
+      const { app, url } = await start({
+        open: (ws: WebSocket) => (serverSide = ws),
+        subscription: (_ws: WebSocket, t: string, n: number, o: number) => presence.push([t, n, o]),
+      });
+      await client(url);
+      await waitFor(() => serverSide !== undefined);
+      const ws = serverSide!;
+      const P = { pattern: true };
+      expect(() => ws.subscribe('room/+')).toThrow(HINT);
+      expect(ws.subscribe('room/+', P)).toBe(true);
+      expect(ws.subscribe('room/+', P)).toBe(false);
+      expect(ws.subscribe('room/1')).toBe(true);
+      expect(ws.subscribe('room/1', P)).toBe(false); // the same subscription
+      expect(ws.getTopics()).toEqual(['room/+', 'room/1']);
+      const questions: Array<[string, { pattern: boolean } | undefined, boolean]> = [
+        ['room/+', undefined, false], // no literal subscription to 'room/+' can exist
+        ['room/+', P, true],
+        ['room/1', undefined, true],
+        ['room/1', P, true],
+        ['room/#', P, false],
+        ['room/2', undefined, false], // exact string, not matching
+      ];
+      for (const [t, o, answer] of questions) expect([t, o, ws.isSubscribed(t, o)]).toEqual([t, o, answer]);
+      expect(() => ws.unsubscribe('room/+')).toThrow(HINT);
+      expect(ws.isSubscribed('room/+', P)).toBe(true);
+      expect(app.numSubscribers('room/+')).toBe(1);
+      expect(ws.unsubscribe('room/+', P)).toBe(true);
+      expect(ws.unsubscribe('room/1')).toBe(true);
+      expect(ws.getTopics()).toEqual([]);
+      expect(presence).toEqual([
+        ['room/+', 1, 0],
+        ['room/1', 1, 0],
+        ['room/+', 0, 1],
+        ['room/1', 0, 1],
+      ]);
+    });
+  });
+
   test('closing a socket removes it from all its topics at once', async () => {
     const { app, url } = await start(commands);
     const a = await client(url);
-    for (const t of ['x', 'y', 'z/+']) await subscribe(a, t);
+    for (const t of ['x', 'y']) await subscribe(a, t);
+    await subscribe(a, 'z/+', 'psub');
     expect(app.numSubscribers('x')).toBe(1);
     expect(app.getStats().subscriptions).toBe(1);
     a.ws.close();

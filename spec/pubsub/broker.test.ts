@@ -1,6 +1,9 @@
 import { UsageError } from '../../frame/protocol-error';
 import { Broker, InMemoryBroker } from '../../pubsub/broker';
 import * as pubsub from '../../pubsub';
+import type { SubscribeOptions } from '../../pubsub';
+
+const P: SubscribeOptions = { pattern: true };
 
 interface Sock {
   id: string;
@@ -36,8 +39,8 @@ describe('InMemoryBroker', () => {
     const b = new InMemoryBroker<Sock>();
     const [a, c, d] = ['a', 'c', 'd'].map(sock);
     b.subscribe(a, 'chat/general');
-    b.subscribe(a, 'chat/#');
-    b.subscribe(c, 'chat/+');
+    b.subscribe(a, 'chat/#', P);
+    b.subscribe(c, 'chat/+', P);
     b.subscribe(d, 'news');
     expect(b.publish('chat/general', 'm1', null, deliver)).toBe(2);
     expect(b.publish('chat/general', 'm2', a, deliver)).toBe(1);
@@ -50,11 +53,11 @@ describe('InMemoryBroker', () => {
 
   test('publish rejects wildcard and invalid topics', () => {
     const b = new InMemoryBroker<Sock>();
-    b.subscribe(sock('a'), '#');
+    b.subscribe(sock('a'), '#', P);
     expect(() => b.publish('a/+', 'x', null, deliver)).toThrow(UsageError);
     expect(() => b.publish('#', 'x', null, deliver)).toThrow(/cannot publish/);
     expect(() => b.publish('', 'x', null, deliver)).toThrow(UsageError);
-    expect(() => b.subscribe(sock('a'), 'a/#/b')).toThrow(UsageError);
+    expect(() => b.subscribe(sock('a'), 'a/#/b', P)).toThrow(UsageError);
   });
 
   test('limits pass through to the trie', () => {
@@ -67,10 +70,10 @@ describe('InMemoryBroker', () => {
     const b = new InMemoryBroker<Sock>();
     const [a, c] = ['a', 'c'].map(sock);
     b.subscribe(a, 'x');
-    b.subscribe(a, 'y/+');
+    b.subscribe(a, 'y/+', P);
     b.subscribe(c, 'x');
-    expect(b.isSubscribed(a, 'y/+')).toBe(true);
-    expect(b.isSubscribed(c, 'y/+')).toBe(false);
+    expect(b.isSubscribed(a, 'y/+', P)).toBe(true);
+    expect(b.isSubscribed(c, 'y/+', P)).toBe(false);
     expect(b.topicsOf(a)).toEqual(['x', 'y/+']);
     expect(b.numSubscribers('x')).toBe(2);
     expect(b.numSubscribers('y/+')).toBe(1);
@@ -89,13 +92,13 @@ describe('InMemoryBroker', () => {
     b.subscribe(a, 'room');
     b.subscribe(a, 'room'); // no change: no call
     b.subscribe(c, 'room');
-    b.subscribe(a, 'chat/#');
+    b.subscribe(a, 'chat/#', P);
     b.unsubscribe(a, 'room');
     b.unsubscribe(a, 'room'); // no change: no call
-    b.subscribe(c, 'chat/#');
+    b.subscribe(c, 'chat/#', P);
     expect(b.unsubscribeAll(c)).toBe(2);
     b.unsubscribeAll(c); // nothing left: no call
-    b.unsubscribe(a, 'chat/#');
+    b.unsubscribe(a, 'chat/#', P);
     const want: Change[] = [
       ['a', 'room', 1, 0],
       ['c', 'room', 2, 1],
@@ -169,5 +172,61 @@ describe('InMemoryBroker', () => {
     ).toThrow('socket exploded');
     expect(b.publish('t', 2, null, deliver)).toBe(1);
     expect(a.inbox).toEqual([2]);
+  });
+  describe('literal vs pattern through the Broker interface (issue 13 item 9)', () => {
+    // [subscribe call, publishes, who each publish reaches]: a literal string
+    // never widens; a pattern does only when asked for.
+    const rows: Array<[string, SubscribeOptions | undefined, Array<[string, number]>]> = [
+      ['chat/general', undefined, [['chat/general', 1], ['chat/other', 0]]],
+      ['chat/general', P, [['chat/general', 1], ['chat/other', 0]]],
+      ['chat/+', P, [['chat/general', 1], ['chat/a/b', 0], ['chat', 0]]],
+      ['chat/#', P, [['chat/general', 1], ['chat/a/b', 1], ['chat', 1], ['news', 0]]],
+      ['#chat', undefined, [['#chat', 1], ['chat', 0]]],
+    ];
+    test.each(rows)('subscribe(%j, %p) reaches %j', (topic, options, publishes) => {
+      const b: Broker<Sock> = new InMemoryBroker<Sock>();
+      const a = sock('a');
+      expect(b.subscribe(a, topic, options)).toBe(true);
+      for (const [t, n] of publishes) expect([t, b.publish(t, t, null, deliver)]).toEqual([t, n]);
+      expect(b.topicsOf(a)).toEqual([topic]);
+      expect(b.unsubscribe(a, topic, options)).toBe(true);
+      expect(b.topicsOf(a)).toEqual([]);
+    });
+
+    test.each(['#', '+', 'chat/#', 'chat/+', '+/general'])('literal %j is refused with the { pattern: true } hint', (topic) => {
+      const { broker: b, log } = withLog();
+      const a = sock('a');
+      expect(() => b.subscribe(a, topic)).toThrow(UsageError);
+      expect(() => b.subscribe(a, topic)).toThrow(/pass \{ pattern: true \}/);
+      expect(b.publish('chat/general', 'm', null, deliver)).toBe(0);
+      expect(b.isSubscribed(a, topic)).toBe(false);
+      expect(log).toEqual([]); // no presence change for a refused subscription
+    });
+
+    test('presence hook and unsubscribeAll cover both kinds', () => {
+      const { broker: b, log } = withLog();
+      const [a, c] = ['a', 'c'].map(sock);
+      b.subscribe(a, 'room/1');
+      b.subscribe(a, 'room/+', P);
+      b.subscribe(c, 'room/+', P);
+      b.subscribe(c, 'room/1', P); // a wildcard-free pattern is the literal topic
+      expect(b.isSubscribed(c, 'room/1')).toBe(true);
+      expect(b.isSubscribed(a, 'room/+')).toBe(false);
+      expect(b.isSubscribed(a, 'room/+', P)).toBe(true);
+      expect(b.numSubscribers('room/1')).toBe(2);
+      expect(b.numSubscribers('room/+')).toBe(2);
+      expect(b.unsubscribeAll(a)).toBe(2);
+      expect(b.unsubscribe(c, 'room/+', P)).toBe(true);
+      expect(log).toEqual([
+        ['a', 'room/1', 1, 0],
+        ['a', 'room/+', 1, 0],
+        ['c', 'room/+', 2, 1],
+        ['c', 'room/1', 2, 1],
+        ['a', 'room/1', 1, 2],
+        ['a', 'room/+', 1, 2],
+        ['c', 'room/+', 0, 1],
+      ]);
+      expect(b.trie.nodeCount()).toBe(1);
+    });
   });
 });

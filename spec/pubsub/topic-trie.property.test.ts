@@ -1,6 +1,9 @@
 import fc from 'fast-check';
 import { TopicTrie } from '../../pubsub/topic-trie';
 
+/** Every generated pattern is subscribed as a pattern (wildcards are explicit). */
+const P = { pattern: true };
+
 /** The obvious matcher, straight from the semantics; the trie must agree with it. */
 function refMatches(pattern: string, topic: string): boolean {
   const p = pattern.split('/');
@@ -15,6 +18,11 @@ function refMatches(pattern: string, topic: string): boolean {
 
 interface Sub {
   id: number;
+}
+
+/** A level that is exactly '+' or '#': only a { pattern: true } subscription may have one. */
+function hasWildcardLevel(s: string): boolean {
+  return s.split('/').some((l) => l === '+' || l === '#');
 }
 
 // A small alphabet so that random topics and patterns collide often; includes
@@ -34,14 +42,14 @@ const patternArb = fc
 
 const NSUBS = 5;
 type Op =
-  | { kind: 'sub'; sub: number; pattern: string }
-  | { kind: 'unsub'; sub: number; pattern: string }
+  | { kind: 'sub'; sub: number; pattern: string; literal: boolean }
+  | { kind: 'unsub'; sub: number; pattern: string; literal: boolean }
   | { kind: 'unsubAll'; sub: number }
   | { kind: 'publish'; topic: string };
 const subIdx = fc.integer({ min: 0, max: NSUBS - 1 });
 const opArb: fc.Arbitrary<Op> = fc.oneof(
-  { weight: 4, arbitrary: fc.record({ kind: fc.constant('sub' as const), sub: subIdx, pattern: patternArb }) },
-  { weight: 2, arbitrary: fc.record({ kind: fc.constant('unsub' as const), sub: subIdx, pattern: patternArb }) },
+  { weight: 4, arbitrary: fc.record({ kind: fc.constant('sub' as const), sub: subIdx, pattern: patternArb, literal: fc.boolean() }) },
+  { weight: 2, arbitrary: fc.record({ kind: fc.constant('unsub' as const), sub: subIdx, pattern: patternArb, literal: fc.boolean() }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('unsubAll' as const), sub: subIdx }) },
   { weight: 4, arbitrary: fc.record({ kind: fc.constant('publish' as const), topic: topicArb }) },
 );
@@ -52,7 +60,7 @@ describe('TopicTrie vs reference matcher (property)', () => {
       fc.property(patternArb, topicArb, (pattern, topic) => {
         const t = new TopicTrie<Sub>();
         const s = { id: 0 };
-        t.subscribe(s, pattern);
+        t.subscribe(s, pattern, P);
         expect(t.match(topic).length).toBe(refMatches(pattern, topic) ? 1 : 0);
       }),
       { numRuns: 2000 },
@@ -68,13 +76,24 @@ describe('TopicTrie vs reference matcher (property)', () => {
         for (const op of ops) {
           switch (op.kind) {
             case 'sub': {
+              if (op.literal && hasWildcardLevel(op.pattern)) {
+                // Without { pattern: true } a wildcard string is refused, and nothing changes.
+                expect(() => t.subscribe(subs[op.sub], op.pattern)).toThrow(/pattern: true/);
+                break;
+              }
               const changed = !ref[op.sub].has(op.pattern);
               ref[op.sub].add(op.pattern);
-              expect(t.subscribe(subs[op.sub], op.pattern)).toBe(changed);
+              expect(t.subscribe(subs[op.sub], op.pattern, op.literal ? undefined : P)).toBe(changed);
               break;
             }
             case 'unsub':
-              expect(t.unsubscribe(subs[op.sub], op.pattern)).toBe(ref[op.sub].delete(op.pattern));
+              if (op.literal && hasWildcardLevel(op.pattern)) {
+                expect(() => t.unsubscribe(subs[op.sub], op.pattern)).toThrow(/pattern: true/);
+                expect(t.isSubscribed(subs[op.sub], op.pattern)).toBe(false);
+                expect(t.isSubscribed(subs[op.sub], op.pattern, P)).toBe(ref[op.sub].has(op.pattern));
+                break;
+              }
+              expect(t.unsubscribe(subs[op.sub], op.pattern, op.literal ? undefined : P)).toBe(ref[op.sub].delete(op.pattern));
               break;
             case 'unsubAll': {
               const n = ref[op.sub].size;
@@ -131,7 +150,7 @@ describe('TopicTrie snapshot semantics (property)', () => {
         (initial, topic, during) => {
           const t = new TopicTrie<Sub>();
           const subs: Sub[] = Array.from({ length: NSUBS }, (_, id) => ({ id }));
-          for (const [s, p] of initial) t.subscribe(subs[s], p);
+          for (const [s, p] of initial) t.subscribe(subs[s], p, P);
           const before = t.match(topic).map((s) => s.id);
           // Apply mutations at chosen visit positions, including re-entrant publishes.
           const delivered: number[] = [];
@@ -140,8 +159,8 @@ describe('TopicTrie snapshot semantics (property)', () => {
             delivered.push(s.id);
             for (const [at, m] of during) {
               if (at !== pos) continue;
-              if (m.kind === 'sub') t.subscribe(subs[m.sub], m.pattern);
-              else if (m.kind === 'unsub') t.unsubscribe(subs[m.sub], m.pattern);
+              if (m.kind === 'sub') t.subscribe(subs[m.sub], m.pattern, P);
+              else if (m.kind === 'unsub') t.unsubscribe(subs[m.sub], m.pattern, P);
               else t.unsubscribeAll(subs[m.sub]);
               t.match(topic);
             }

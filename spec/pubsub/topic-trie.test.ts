@@ -7,6 +7,10 @@ import {
   validatePattern,
   validateTopic,
 } from '../../pubsub/topic-trie';
+import type { SubscribeOptions } from '../../pubsub/topic-trie';
+
+/** Wildcard subscriptions are explicit: every pattern below is subscribed with this. */
+const P: SubscribeOptions = { pattern: true };
 
 interface Sub {
   id: string;
@@ -164,7 +168,7 @@ describe('TopicTrie matching', () => {
   test.each(table)('pattern %j vs topic %j -> %p', (pattern, topic, expected) => {
     const t = new TopicTrie<Sub>();
     const s = mk('s');
-    t.subscribe(s, pattern);
+    t.subscribe(s, pattern, P);
     expect(t.match(topic)).toEqual(expected ? [s] : []);
     expect(t.forEachMatch(topic, () => undefined)).toBe(expected ? 1 : 0);
   });
@@ -176,7 +180,7 @@ describe('TopicTrie matching', () => {
       if (!byPattern.has(pattern)) {
         const s = mk(pattern);
         byPattern.set(pattern, s);
-        t.subscribe(s, pattern);
+        t.subscribe(s, pattern, P);
       }
     }
     // Rows where the pattern does not match must not show up; rows where it does must.
@@ -190,16 +194,16 @@ describe('TopicTrie matching', () => {
     expect(() => t.forEachMatch('a/+', () => undefined)).toThrow(/cannot publish/);
     expect(() => t.match('#')).toThrow(UsageError);
     expect(() => t.match('')).toThrow(UsageError);
-    t.subscribe(mk('x'), '#');
+    t.subscribe(mk('x'), '#', P);
     expect(() => t.match('a/#')).toThrow(UsageError);
   });
 
   test('subscribe rejects invalid patterns and non-object subscribers', () => {
     const t = new TopicTrie<Sub>();
-    expect(() => t.subscribe(mk('x'), 'a/#/b')).toThrow(UsageError);
+    expect(() => t.subscribe(mk('x'), 'a/#/b', P)).toThrow(UsageError);
     expect(() => t.subscribe(mk('x'), '')).toThrow(UsageError);
     expect(() => t.subscribe(null as unknown as Sub, 'a')).toThrow(TypeError);
-    expect(() => t.unsubscribe(mk('x'), 'a/#/b')).toThrow(UsageError);
+    expect(() => t.unsubscribe(mk('x'), 'a/#/b', P)).toThrow(UsageError);
     expect(t.patternCount()).toBe(0);
   });
 });
@@ -210,14 +214,14 @@ describe('TopicTrie bookkeeping', () => {
     const a = mk('a');
     expect(t.subscribe(a, 'x')).toBe(true);
     expect(t.subscribe(a, 'x')).toBe(false);
-    expect(t.subscribe(a, 'x/+')).toBe(true);
-    expect(t.subscribe(a, 'x/+')).toBe(false);
+    expect(t.subscribe(a, 'x/+', P)).toBe(true);
+    expect(t.subscribe(a, 'x/+', P)).toBe(false);
     expect(t.count('x')).toBe(1);
     expect(t.count('x/+')).toBe(1);
     expect(t.unsubscribe(a, 'x')).toBe(true);
     expect(t.unsubscribe(a, 'x')).toBe(false);
-    expect(t.unsubscribe(a, 'x/+')).toBe(true);
-    expect(t.unsubscribe(a, 'x/+')).toBe(false);
+    expect(t.unsubscribe(a, 'x/+', P)).toBe(true);
+    expect(t.unsubscribe(a, 'x/+', P)).toBe(false);
     expect(t.unsubscribe(a, 'never')).toBe(false);
     expect(t.unsubscribe(mk('other'), 'x')).toBe(false);
     expect(t.count('x')).toBe(0);
@@ -228,8 +232,8 @@ describe('TopicTrie bookkeeping', () => {
     const t = new TopicTrie<Sub>();
     const a = mk('a');
     const b = mk('b');
-    for (const p of ['chat/general', 'chat/+', 'chat/#', '#', '+/general', '+/+']) t.subscribe(a, p);
-    t.subscribe(b, 'chat/#');
+    for (const p of ['chat/general', 'chat/+', 'chat/#', '#', '+/general', '+/+']) t.subscribe(a, p, P);
+    t.subscribe(b, 'chat/#', P);
     const seen: string[] = [];
     expect(t.forEachMatch('chat/general', (s) => seen.push(s.id))).toBe(2);
     expect(seen).toEqual(['a', 'b']);
@@ -246,7 +250,7 @@ describe('TopicTrie bookkeeping', () => {
       patterns.push(['w', 'x', 'y', 'z'].map((l, i) => (m & (1 << i) ? '+' : l)).join('/'));
     }
     patterns.push('#', 'w/#', 'w/x/#', 'w/x/y/#', 'w/x/y/z/#');
-    patterns.forEach((p, i) => t.subscribe(subs[i % 3], p));
+    patterns.forEach((p, i) => t.subscribe(subs[i % 3], p, P));
     expect(ids(t.match('w/x/y/z')).sort()).toEqual(['a', 'b', 'c']);
     expect(t.forEachMatch('w/x/y/z', () => undefined)).toBe(3);
   });
@@ -254,11 +258,11 @@ describe('TopicTrie bookkeeping', () => {
   test('delivery order: exact first, then wildcard groups; insertion order within a pattern', () => {
     const t = new TopicTrie<Sub>();
     const [a, b, c, d, e] = ['a', 'b', 'c', 'd', 'e'].map(mk);
-    t.subscribe(c, 'x/+');
+    t.subscribe(c, 'x/+', P);
     t.subscribe(b, 'x/y');
     t.subscribe(a, 'x/y');
-    t.subscribe(d, '#');
-    t.subscribe(e, 'x/+');
+    t.subscribe(d, '#', P);
+    t.subscribe(e, 'x/+', P);
     expect(ids(t.match('x/y'))).toEqual(['b', 'a', 'd', 'c', 'e']);
     // Stable across calls.
     expect(ids(t.match('x/y'))).toEqual(['b', 'a', 'd', 'c', 'e']);
@@ -269,12 +273,12 @@ describe('TopicTrie bookkeeping', () => {
     const a = mk('a');
     const b = mk('b');
     const mine = ['room1', 'chat/+', 'chat/#', '#', 'a//b'];
-    for (const p of mine) t.subscribe(a, p);
+    for (const p of mine) t.subscribe(a, p, P);
     t.subscribe(b, 'room1');
-    t.subscribe(b, 'chat/+');
+    t.subscribe(b, 'chat/+', P);
     expect(t.topicsOf(a)).toEqual(mine);
     expect(t.topicsOf(mk('nobody'))).toEqual([]);
-    expect(t.isSubscribed(a, 'chat/#')).toBe(true);
+    expect(t.isSubscribed(a, 'chat/#', P)).toBe(true);
     expect(t.isSubscribed(a, 'chat/x')).toBe(false); // exact string, not matching
     expect(t.subscriberCount()).toBe(2);
     expect(t.patternCount()).toBe(5);
@@ -298,11 +302,11 @@ describe('TopicTrie bookkeeping', () => {
   test('count() counts subscribers of the exact pattern string, never throws', () => {
     const t = new TopicTrie<Sub>();
     const [a, b, c] = ['a', 'b', 'c'].map(mk);
-    t.subscribe(a, 'x/+');
-    t.subscribe(b, 'x/+');
+    t.subscribe(a, 'x/+', P);
+    t.subscribe(b, 'x/+', P);
     t.subscribe(c, 'x/y');
-    t.subscribe(a, '#');
-    t.subscribe(b, '/#');
+    t.subscribe(a, '#', P);
+    t.subscribe(b, '/#', P);
     const rows: Array<[string, number]> = [
       ['x/+', 2],
       ['x/y', 1],
@@ -330,26 +334,26 @@ describe('TopicTrie bookkeeping', () => {
   ])('nodeCount for %j is %p and returns to 1', (patterns, nodes) => {
     const t = new TopicTrie<Sub>();
     const s = mk('s');
-    for (const p of patterns) t.subscribe(s, p);
+    for (const p of patterns) t.subscribe(s, p, P);
     expect(t.nodeCount()).toBe(nodes);
-    for (const p of patterns) t.unsubscribe(s, p);
+    for (const p of patterns) t.unsubscribe(s, p, P);
     expect(t.nodeCount()).toBe(1);
   });
 
   test('pruning removes only the empty branch', () => {
     const t = new TopicTrie<Sub>();
     const s = mk('s');
-    t.subscribe(s, 'a/b/+');
-    t.subscribe(s, 'a/c/+');
+    t.subscribe(s, 'a/b/+', P);
+    t.subscribe(s, 'a/c/+', P);
     expect(t.nodeCount()).toBe(6); // root, a, b, c, +, +
-    t.unsubscribe(s, 'a/b/+');
+    t.unsubscribe(s, 'a/b/+', P);
     expect(t.nodeCount()).toBe(4);
     expect(ids(t.match('a/c/x'))).toEqual(['s']);
-    t.subscribe(s, 'a/#');
-    t.unsubscribe(s, 'a/c/+');
+    t.subscribe(s, 'a/#', P);
+    t.unsubscribe(s, 'a/c/+', P);
     expect(t.nodeCount()).toBe(2); // root, a (holding '#')
     expect(ids(t.match('a'))).toEqual(['s']);
-    t.unsubscribe(s, 'a/#');
+    t.unsubscribe(s, 'a/#', P);
     expect(t.nodeCount()).toBe(1);
   });
 
@@ -371,7 +375,7 @@ describe('TopicTrie mutation during forEachMatch (snapshot semantics)', () => {
     t.forEachMatch('x', (s) => {
       seen.push(s.id);
       t.subscribe(late, 'x');
-      t.subscribe(lateWild, '#');
+      t.subscribe(lateWild, '#', P);
     });
     expect(seen).toEqual(['a', 'b']);
     expect(ids(t.match('x'))).toEqual(['a', 'b', 'late', 'lateWild']);
@@ -382,14 +386,14 @@ describe('TopicTrie mutation during forEachMatch (snapshot semantics)', () => {
     const [a, b, c] = ['a', 'b', 'c'].map(mk);
     t.subscribe(a, 'x/y');
     t.subscribe(b, 'x/y');
-    t.subscribe(b, 'x/+');
-    t.subscribe(c, 'x/+');
+    t.subscribe(b, 'x/+', P);
+    t.subscribe(c, 'x/+', P);
     const seen: string[] = [];
     t.forEachMatch('x/y', (s) => {
       seen.push(s.id);
       if (s === a) {
         t.unsubscribeAll(b);
-        t.unsubscribe(c, 'x/+');
+        t.unsubscribe(c, 'x/+', P);
       }
     });
     expect(seen).toEqual(['a', 'b', 'c']);
@@ -402,7 +406,7 @@ describe('TopicTrie mutation during forEachMatch (snapshot semantics)', () => {
     const [a, b, c] = ['a', 'b', 'c'].map(mk);
     t.subscribe(a, 'p');
     t.subscribe(b, 'p');
-    t.subscribe(c, 'q/#');
+    t.subscribe(c, 'q/#', P);
     const log: string[] = [];
     t.forEachMatch('p', (s) => {
       log.push(`p:${s.id}`);
@@ -410,7 +414,7 @@ describe('TopicTrie mutation during forEachMatch (snapshot semantics)', () => {
         t.forEachMatch('q', (s2) => {
           log.push(`q:${s2.id}`);
           t.unsubscribe(b, 'p');
-          t.subscribe(a, 'q/#');
+          t.subscribe(a, 'q/#', P);
         });
         log.push(`p-now:${ids(t.match('p')).join(',')}`);
       }
@@ -437,7 +441,7 @@ describe('TopicTrie mutation during forEachMatch (snapshot semantics)', () => {
   test('ctx is passed through to visit', () => {
     const t = new TopicTrie<Sub>();
     t.subscribe(mk('a'), 'x');
-    t.subscribe(mk('b'), '+');
+    t.subscribe(mk('b'), '+', P);
     const ctx = { n: 0, ids: [] as string[] };
     const visit = (s: Sub, c: typeof ctx): void => {
       c.n++;
@@ -445,5 +449,119 @@ describe('TopicTrie mutation during forEachMatch (snapshot semantics)', () => {
     };
     expect(t.forEachMatch('x', visit, ctx)).toBe(2);
     expect(ctx).toEqual({ n: 2, ids: ['a', 'b'] });
+  });
+});
+
+describe('literal vs pattern subscriptions (issue 13 item 9)', () => {
+  const HINT = /pass \{ pattern: true \}/;
+  // [string, literal subscribe, pattern subscribe]: 'exact' = stored in the exact
+  // map (trie stays at its root), 'trie' = a wildcard pattern, RegExp = UsageError.
+  type Outcome = 'exact' | 'trie' | RegExp;
+  const rows: Array<[string, Outcome, Outcome]> = [
+    ['room1', 'exact', 'exact'],
+    ['room/lobby', 'exact', 'exact'],
+    ['#general', 'exact', 'exact'], // '#' inside a level is an ordinary character
+    ['a+b', 'exact', 'exact'],
+    ['a/+b/#c', 'exact', 'exact'],
+    ['++', 'exact', 'exact'],
+    ['a//b', 'exact', 'exact'],
+    ['+', HINT, 'trie'],
+    ['#', HINT, 'trie'],
+    ['room/+', HINT, 'trie'],
+    ['room/#', HINT, 'trie'],
+    ['+/b', HINT, 'trie'],
+    ['/#', HINT, 'trie'],
+    ['a/#/b', HINT, /'#' may only be the last level/],
+    ['', /must not be empty/, /must not be empty/],
+    ['x'.repeat(DEFAULT_MAX_TOPIC_LENGTH + 1), /limit is 1024/, /limit is 1024/],
+  ];
+
+  test.each(rows)('%j: literal -> %p, pattern -> %p', (str, literal, pattern) => {
+    for (const [options, want] of [
+      [undefined, literal],
+      [P, pattern],
+    ] as Array<[SubscribeOptions | undefined, Outcome]>) {
+      const t = new TopicTrie<Sub>();
+      const s = mk('s');
+      if (want instanceof RegExp) {
+        expect(() => t.subscribe(s, str, options)).toThrow(UsageError);
+        expect(() => t.subscribe(s, str, options)).toThrow(want);
+        expect(() => t.unsubscribe(s, str, options)).toThrow(want);
+        expect(t.isSubscribed(s, str, options)).toBe(false); // a question never throws on the string
+        expect(t.topicsOf(s)).toEqual([]);
+        continue;
+      }
+      expect(t.subscribe(s, str, options)).toBe(true);
+      expect(t.topicsOf(s)).toEqual([str]);
+      expect(t.isSubscribed(s, str, options)).toBe(true);
+      // A topic the string matches: itself, or with its wildcard levels filled in.
+      const concrete = str
+        .split('/')
+        .map((l) => (l === '+' ? 'x' : l === '#' ? 'deep/er' : l))
+        .join('/');
+      expect(ids(t.match(concrete))).toEqual(['s']);
+      if (want === 'exact') {
+        // Exact subscriptions never enter the wildcard trie.
+        expect(t.nodeCount()).toBe(1);
+        // A wildcard-free pattern is the literal topic: one subscription, seen either way.
+        expect(t.isSubscribed(s, str)).toBe(true);
+        expect(t.isSubscribed(s, str, P)).toBe(true);
+        expect(t.subscribe(s, str, options === P ? undefined : P)).toBe(false);
+      } else {
+        // The pattern is not a literal subscription; the literal forms say so.
+        expect(t.isSubscribed(s, str)).toBe(false);
+        expect(() => t.unsubscribe(s, str)).toThrow(HINT);
+        expect(t.isSubscribed(s, str, P)).toBe(true); // still subscribed after the refused unsubscribe
+      }
+      expect(t.count(str)).toBe(1);
+      expect(t.unsubscribe(s, str, options)).toBe(true);
+      expect(t.unsubscribe(s, str, options)).toBe(false);
+      expect(t.nodeCount()).toBe(1);
+      expect(t.patternCount()).toBe(0);
+    }
+  });
+
+  test('the literal refusal names the string and the option', () => {
+    const t = new TopicTrie<Sub>();
+    expect(() => t.subscribe(mk('a'), 'room/#')).toThrow(
+      'cannot subscribe the literal topic "room/#": a level that is exactly \'+\' or \'#\' is a wildcard, and no ' +
+        'message can be published to such a topic. For a wildcard subscription pass { pattern: true }, ' +
+        'as in subscribe("room/#", { pattern: true })',
+    );
+  });
+
+  test('a literal string from a client never matches other topics', () => {
+    const t = new TopicTrie<Sub>();
+    const [lobby, attacker] = ['lobby', 'attacker'].map(mk);
+    t.subscribe(lobby, 'room/lobby');
+    for (const hostile of ['room/#', 'room/+', '#', '+/+']) {
+      expect(() => t.subscribe(attacker, hostile)).toThrow(UsageError);
+    }
+    t.subscribe(attacker, 'room/#lobby'); // not a whole level: literal
+    expect(ids(t.match('room/lobby'))).toEqual(['lobby']);
+    expect(t.topicsOf(attacker)).toEqual(['room/#lobby']);
+    expect(t.nodeCount()).toBe(1);
+  });
+
+  test.each([
+    [null, /must be an object/],
+    [true, /must be an object/],
+    ['pattern', /must be an object/],
+    [{ pattern: 'true' }, /must be a boolean/],
+    [{ pattern: 1 }, /must be a boolean/],
+  ])('malformed options %p are a UsageError everywhere', (options, message) => {
+    const t = new TopicTrie<Sub>();
+    const s = mk('s');
+    const o = options as unknown as SubscribeOptions;
+    expect(() => t.subscribe(s, 'a/+', o)).toThrow(message);
+    expect(() => t.unsubscribe(s, 'a/+', o)).toThrow(message);
+    expect(() => t.isSubscribed(s, 'a/+', o)).toThrow(UsageError);
+    expect(t.patternCount()).toBe(0);
+  });
+
+  test.each([[{}], [{ pattern: false }], [{ pattern: undefined }]])('options %p mean literal', (options) => {
+    const t = new TopicTrie<Sub>();
+    expect(() => t.subscribe(mk('s'), 'a/+', options)).toThrow(HINT);
+    expect(t.subscribe(mk('s'), 'a/b', options)).toBe(true);
   });
 });
