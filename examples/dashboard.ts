@@ -14,8 +14,18 @@
  *   subscription to "metrics";
  * - every interval: `{"type":"metrics","cpu":<%>,"memory":<%>,"timestamp":<s>}`;
  * - client sends `{"type":"subscribe"|"unsubscribe","topic":"metrics"}`
- *   (topic defaults to "metrics");
+ *   (topic defaults to "metrics"); the topic must be one of DASHBOARD_TOPICS
+ *   ("metrics", or "alerts" for what the app publishes there), anything else
+ *   is answered `{"error":"Unknown topic","topics":["metrics","alerts"]}`;
  * - anything that is not JSON: `{"error":"Invalid JSON"}`.
+ *
+ * Unlike the docs' sample, the topic a client names is checked against an
+ * allowlist before it reaches `ws.subscribe`: a client must not pick what it
+ * listens to beyond what the dashboard offers (another app's topics, or
+ * thousands of made-up ones). `ws.subscribe` is literal in any case (`#` is
+ * refused, never a wildcard), so a bad name would otherwise close the
+ * connection with 1011 rather than answer.
+ *
  * Run: npx ts-node --transpile-only examples/dashboard.ts (PORT overrides 8000,
  * METRICS_INTERVAL the 5000 ms interval).
  */
@@ -27,6 +37,10 @@ export interface DashboardOptions {
   /** Milliseconds between two metrics publishes. Default 5000 (the docs' 5 s). */
   intervalMs?: number;
 }
+
+/** The topics a dashboard client may subscribe to; everything else is refused. */
+export const DASHBOARD_TOPICS: readonly string[] = Object.freeze(['metrics', 'alerts']);
+const UNKNOWN_TOPIC = JSON.stringify({ error: 'Unknown topic', topics: DASHBOARD_TOPICS });
 
 /** One metrics message as published on the "metrics" topic. */
 export interface Metrics {
@@ -108,10 +122,16 @@ function onMessage(ws: WebSocket, message: string | Buffer, _opcode: OpCode) {
   // Python's data.get() would raise on a JSON array or number; ignore those instead.
   if (typeof data !== 'object' || data === null) return;
   const { type, topic } = data as { type?: unknown; topic?: unknown };
-  const name = typeof topic === 'string' ? topic : 'metrics';
+  if (type !== 'subscribe' && type !== 'unsubscribe') return;
+  const name = topic === undefined ? 'metrics' : topic;
+  // Only names on the allowlist reach subscribe; the client is told otherwise.
+  if (typeof name !== 'string' || !DASHBOARD_TOPICS.includes(name)) {
+    ws.send(UNKNOWN_TOPIC);
+    return;
+  }
   if (type === 'subscribe') {
     ws.subscribe(name);
-  } else if (type === 'unsubscribe') {
+  } else {
     ws.unsubscribe(name);
   }
 }

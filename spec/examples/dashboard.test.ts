@@ -1,4 +1,4 @@
-import { createDashboardApp, type DashboardApp } from '../../examples/dashboard';
+import { createDashboardApp, DASHBOARD_TOPICS, type DashboardApp } from '../../examples/dashboard';
 import { Harness, settle, type Recorder } from './helpers';
 import { waitFor } from '../lib/helpers';
 
@@ -71,13 +71,36 @@ describe('examples/dashboard (Real-time Dashboard)', () => {
     await waitFor(() => c.texts.some((t) => t.includes('disk full')), 2000, 'alert');
   });
 
-  test.each(['42', 'null', '[1,2]', '"subscribe"', '{"type":"dance"}', '{"type":"subscribe","topic":7}'])(
+  test.each(['42', 'null', '[1,2]', '"subscribe"', '{"type":"dance"}', '{"type":"dance","topic":"#"}'])(
     'valid JSON that is no command (%s) is ignored, the connection stays',
     async (msg) => {
       const c = await join();
       c.ws.send(msg);
       await sync(c);
       expect(c.closeEvent).toBeNull();
+    },
+  );
+
+  const UNKNOWN = JSON.stringify({ error: 'Unknown topic', topics: ['metrics', 'alerts'] });
+  // Topics a client may not choose: wildcards (literal anyway, and refused), other
+  // apps' topics, near misses, non-strings. Each is answered, never subscribed.
+  const badTopics: unknown[] = ['#', '+', 'metrics/#', 'metrics/+', 'secret', 'Metrics', 'metrics ', '', 'x'.repeat(5000), 7, null, ['metrics']];
+  const label = (t: unknown): string => (typeof t === 'string' && t.length > 20 ? `"x" * ${t.length}` : JSON.stringify(t));
+  test.each(badTopics.flatMap((topic) => [['subscribe', label(topic), topic], ['unsubscribe', label(topic), topic]]))(
+    '%s to %s is answered "Unknown topic" and changes nothing',
+    async (type, _label, topic) => {
+      expect([...DASHBOARD_TOPICS]).toEqual(['metrics', 'alerts']);
+      const c = await join();
+      c.ws.send(JSON.stringify({ type, topic }));
+      await waitFor(() => c.texts.includes(UNKNOWN), 2000, 'error answer');
+      // Published after the refusal: a subscription to the asked-for name would deliver first.
+      app.publish('secret', 'leak');
+      app.publish('alerts', 'leak');
+      app.publish('metrics', 'sentinel');
+      await waitFor(() => c.texts.includes('sentinel'), 2000, 'sentinel on metrics');
+      expect(c.texts).not.toContain('leak');
+      expect(c.closeEvent).toBeNull();
+      expect(app.numSubscribers('metrics')).toBe(1); // still subscribed, unsubscribe refused too
     },
   );
 
