@@ -21,7 +21,7 @@ function readmeApp(): App {
       res.accept(user, req.protocols.includes('chat.v1') ? 'chat.v1' : undefined);
     },
     open(ws) {
-      ws.subscribe(`room/${ws.params.room}`);
+      ws.subscribe(`room/${ws.params.room}`); // literal: a room named '#' is refused, never a wildcard
       ws.send('Welcome!');
     },
     message(ws, message, opcode) {
