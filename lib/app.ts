@@ -16,6 +16,7 @@ import { Sweeper, clock, tickFor, type Sweepable } from './sweeper';
 import { attachSocket, type SocketEvents } from './socket-events';
 import { PubSub } from './pubsub-hub';
 import { HttpHandler, type HttpRouteHandler, type HttpOptions, resolveHttpOptions, type ResolvedHttpOptions } from './http';
+import { compileOriginPolicy, compileHostList, originAllowed, hostAllowed, type AllowedOrigins, type OriginPolicy, type HostList } from './origin-policy';
 import { parseExtensionHeader } from '../frame/extension-header';
 import { acceptOffer, PerMessageDeflate, type NegotiatedParams, type DeflateOptions } from '../frame/permessage-deflate';
 import { CloseCode } from '../frame/close-codes';
@@ -25,11 +26,21 @@ import { UsageError } from '../frame/protocol-error';
 export interface RouteOptions extends SocketOptions {
   /**
    * Origins allowed to open a WebSocket from a browser. By default a request
-   * whose Origin host differs from its Host is refused with 403 (requests
-   * without Origin are allowed). `['*']` allows every origin; a function
-   * replaces the policy.
+   * whose Origin host (and port) differs from its Host is refused with 403;
+   * requests without Origin (non-browser clients) are allowed. A list of
+   * origins (`['https://app.example.com']`, scheme and port compared, default
+   * ports normalised) replaces that same-host check; `['*']` allows every
+   * origin; a function decides alone and is called also when Origin is absent
+   * (with `undefined`). See lib/origin-policy.ts.
    */
-  allowedOrigins?: string[] | ((origin: string, req: UpgradeRequest) => boolean);
+  allowedOrigins?: AllowedOrigins;
+  /**
+   * Host names this route answers for (DNS-rebinding guard); an upgrade whose
+   * Host is not listed gets 421. Overrides the App's `allowedHosts`. Entries:
+   * `'app.example.com'`, `'localhost:8000'` (that port only), `'.example.com'`
+   * (and subdomains).
+   */
+  allowedHosts?: string[];
   /** Deliver a socket's own publishes back to it. Default false (the docs' chat wants that). */
   publishToSelf?: boolean;
 }
@@ -89,7 +100,9 @@ export interface AppOptions extends HttpOptions {
 interface Route {
   behavior: AppBehavior;
   options: ResolvedSocketOptions;
-  allowedOrigins: RouteOptions['allowedOrigins'];
+  allowedOrigins: OriginPolicy;
+  /** undefined: the App's allowedHosts apply. */
+  allowedHosts: HostList | undefined;
   publishToSelf: boolean;
 }
 
@@ -133,7 +146,7 @@ export class App implements WebSocketOwner {
     this.sweeper = new Sweeper(tickFor(this.handshakeTimeout));
     this.hub = new PubSub(this);
     this.httpOptions = resolveHttpOptions(options);
-    this.http = new HttpHandler(this.httpOptions);
+    this.http = new HttpHandler(this.httpOptions, this.sweeper);
     this.http.onError = (err: Error) => this.reportError(null, err);
   }
 
@@ -162,7 +175,8 @@ export class App implements WebSocketOwner {
     this.router.add(pattern, {
       behavior,
       options: resolved,
-      allowedOrigins: merged.allowedOrigins,
+      allowedOrigins: compileOriginPolicy(merged.allowedOrigins),
+      allowedHosts: compileHostList(merged.allowedHosts),
       publishToSelf: merged.publishToSelf ?? false,
     });
     // Deadlines of this route decide how often the sweeper needs to look.
@@ -319,7 +333,8 @@ export class App implements WebSocketOwner {
    */
   handleUpgrade(req: IncomingMessage, socket: net.Socket, head: Buffer): void {
     const rawHeaders = req.rawHeaders.slice();
-    const headers: Record<string, string> = {};
+    // No prototype, as the App's own parser gives: `constructor` or `__proto__` are plain header names.
+    const headers: Record<string, string> = Object.create(null);
     for (let i = 0; i < rawHeaders.length; i += 2) {
       const k = rawHeaders[i].toLowerCase();
       headers[k] = k in headers ? `${headers[k]}, ${rawHeaders[i + 1]}` : rawHeaders[i + 1];
@@ -405,28 +420,10 @@ function pickOptions(b: AppBehavior): RouteOptions {
   const keys: Array<keyof RouteOptions> = [
     'maxPayloadLength', 'maxFragments', 'idleTimeout', 'sendPingsAutomatically', 'autoPong', 'maxBackpressure',
     'closeOnBackpressureLimit', 'maxLifetime', 'closeTimeout', 'compression', 'allowedOrigins', 'publishToSelf',
-    'maxMessagesPerSecond',
+    'maxMessagesPerSecond', 'allowedHosts',
   ];
   for (const k of keys) if (b[k] !== undefined) (o as Record<string, unknown>)[k] = b[k];
   return o;
-}
-
-/** RFC 6454 origin vs the Host header: same host (and port) only. */
-function originAllowed(route: Route, origin: string | undefined, host: string | undefined, req: UpgradeRequest): boolean {
-  const policy = route.allowedOrigins;
-  if (typeof policy === 'function') return origin === undefined ? true : policy(origin, req);
-  if (origin === undefined) return true;
-  if (policy !== undefined) {
-    for (const o of policy) if (o === '*' || o.toLowerCase() === origin.toLowerCase()) return true;
-  }
-  if (host === undefined) return false;
-  let originHost: string;
-  try {
-    originHost = new URL(origin).host;
-  } catch {
-    return false;
-  }
-  return originHost.toLowerCase() === host.toLowerCase();
 }
 
 class UpgradeResponseImpl implements UpgradeResponse {
@@ -472,6 +469,8 @@ export class UpgradeSession implements Sweepable, SocketEvents {
   private held: Buffer[] | null = null;
   /** The peer half-closed or the socket closed while we were busy. */
   private peerGone = false;
+  /** @internal clock() at the first byte of the current request (requestTimeout counts from it); -1 between requests. */
+  requestStart = -1;
 
   constructor(
     private readonly app: App,
@@ -552,6 +551,7 @@ export class UpgradeSession implements Sweepable, SocketEvents {
   socketDrain(): void {}
 
   private readHead(chunk: Buffer): void {
+    if (this.requestStart < 0) this.requestStart = clock();
     let result;
     try {
       result = this.parser.push(chunk);
@@ -583,13 +583,22 @@ export class UpgradeSession implements Sweepable, SocketEvents {
     }
     this.state = SessionState.HEAD;
     this.idleSince = clock();
+    this.requestStart = -1;
     if (rest.length > 0) this.readHead(rest);
   }
 
   private fail(status: number, message: string, headers?: Record<string, string>): void {
     if (this.state === SessionState.DONE) return;
     this.release();
-    writeErrorAndClose(this.socket, status, message, headers);
+    let response: Buffer;
+    try {
+      response = buildErrorResponse(status, message, headers);
+    } catch (err) {
+      // An invalid status or header from res.reject(): answer 500, as the accept path does.
+      this.app.reportError(null, err instanceof Error ? err : new Error(String(err)));
+      response = buildErrorResponse(500, 'Internal Server Error');
+    }
+    if (!this.socket.destroyed) closeGracefully(this.socket, response);
   }
 
   /**
@@ -634,7 +643,9 @@ export class UpgradeSession implements Sweepable, SocketEvents {
       },
       getHeader: (name: string) => head.headers[name.toLowerCase()],
     };
-    if (!originAllowed(route, valid.origin, head.headers['host'], req)) return this.fail(403, 'Origin not allowed');
+    const hosts = route.allowedHosts ?? app.httpOptions.allowedHosts;
+    if (hosts !== undefined && !hostAllowed(hosts, head.headers['host'])) return this.fail(421, 'Host not allowed');
+    if (!originAllowed(route.allowedOrigins, valid.origin, head.headers['host'], req)) return this.fail(403, 'Origin not allowed');
     const res = new UpgradeResponseImpl();
     const hook = route.behavior.upgrade;
     if (hook !== undefined) {

@@ -80,6 +80,35 @@ export function parseTokenList(value: string | undefined): string[] {
   return out;
 }
 
+/**
+ * Most subprotocols a client may offer (RFC 6455 4.1 item 10 sets no limit).
+ * Clients offer a handful; more is refused with 400 so a 16 KiB header cannot
+ * make each handshake check thousands of tokens.
+ */
+export const MAX_OFFERED_PROTOCOLS = 64;
+
+/**
+ * Index of the first element that repeats an earlier one, or -1. Linear: a
+ * Set past 8 elements, a nested loop (no allocation) below, where it is faster.
+ */
+export function firstDuplicate(items: readonly string[]): number {
+  const n = items.length;
+  if (n <= 8) {
+    for (let i = 1; i < n; i++) {
+      const item = items[i];
+      for (let j = 0; j < i; j++) if (items[j] === item) return i;
+    }
+    return -1;
+  }
+  const seen = new Set<string>();
+  for (let i = 0; i < n; i++) {
+    const item = items[i];
+    if (seen.has(item)) return i;
+    seen.add(item);
+  }
+  return -1;
+}
+
 /** True when `s` is a non-empty RFC 9110 5.6.2 token. */
 export function isToken(s: string): boolean {
   if (s.length === 0) return false;
@@ -229,7 +258,8 @@ const UPGRADE_REQUIRED_HEADERS: Readonly<Record<string, string>> = {
  *    `Sec-WebSocket-Version: 13` (RFC 6455 4.2.2, 4.4);
  * 7. Sec-WebSocket-Key valid (see {@link isValidKey}; a repeated key is joined
  *    with ', ' by the parser and so fails too), else 400;
- * 8. Sec-WebSocket-Protocol elements are tokens without duplicates, else 400;
+ * 8. Sec-WebSocket-Protocol elements are tokens without duplicates, at most
+ *    {@link MAX_OFFERED_PROTOCOLS}, else 400;
  * 9. Sec-WebSocket-Extensions is syntactically valid, else 400;
  * 10. no request body: Transfer-Encoding present or Content-Length other than
  *    0 is 400, since the bytes after the head are read as frames.
@@ -257,11 +287,13 @@ export function validateUpgradeRequest(head: HttpRequestHead): UpgradeValidation
   if (!isValidKey(key)) return reject(400, 'Missing or invalid Sec-WebSocket-Key');
   const protocolHeader = h['sec-websocket-protocol'];
   const protocols = parseTokenList(protocolHeader);
-  for (let i = 0; i < protocols.length; i++) {
-    if (!isToken(protocols[i]) || protocols.indexOf(protocols[i]) !== i) {
-      return reject(400, 'Invalid Sec-WebSocket-Protocol header');
-    }
+  if (protocols.length > MAX_OFFERED_PROTOCOLS) {
+    return reject(400, `Too many subprotocols offered (at most ${MAX_OFFERED_PROTOCOLS})`);
   }
+  for (let i = 0; i < protocols.length; i++) {
+    if (!isToken(protocols[i])) return reject(400, 'Invalid Sec-WebSocket-Protocol header');
+  }
+  if (firstDuplicate(protocols) !== -1) return reject(400, 'Invalid Sec-WebSocket-Protocol header');
   const extensions = h['sec-websocket-extensions'];
   if (extensions !== undefined && parseExtensionNames(extensions) === null) {
     return reject(400, 'Invalid Sec-WebSocket-Extensions header');
@@ -352,6 +384,7 @@ export const STATUS_TEXT: Readonly<Record<number, string>> = {
   410: 'Gone',
   413: 'Content Too Large',
   414: 'URI Too Long',
+  421: 'Misdirected Request',
   426: 'Upgrade Required',
   429: 'Too Many Requests',
   431: 'Request Header Fields Too Large',
@@ -477,8 +510,9 @@ export function buildClientRequest(opts: ClientRequestOptions): Buffer {
       if (typeof protocols[i] !== 'string' || !isToken(protocols[i])) {
         throw new UsageError(`invalid subprotocol: ${JSON.stringify(protocols[i])}`);
       }
-      if (protocols.indexOf(protocols[i]) !== i) throw new UsageError(`duplicate subprotocol: ${protocols[i]}`);
     }
+    const dup = firstDuplicate(protocols);
+    if (dup !== -1) throw new UsageError(`duplicate subprotocol: ${protocols[dup]}`);
     s += 'Sec-WebSocket-Protocol: ' + protocols.join(', ') + '\r\n';
   }
   if (opts.extensions !== undefined && opts.extensions !== '') {
@@ -566,10 +600,9 @@ export function validateUpgradeResponse(
       if (offeredExtensions.indexOf(names[i]) === -1) {
         throw new HandshakeError(`Server accepted an extension that was not offered: ${names[i]}`, undefined, h);
       }
-      if (names.indexOf(names[i]) !== i) {
-        throw new HandshakeError(`Server accepted extension ${names[i]} twice`, undefined, h);
-      }
     }
+    const dup = firstDuplicate(names);
+    if (dup !== -1) throw new HandshakeError(`Server accepted extension ${names[dup]} twice`, undefined, h);
   }
   return { protocol, extensions };
 }

@@ -4,10 +4,12 @@
  * gets back the parsed head and the bytes that followed it.
  *
  * Choices, all in the strict-but-compatible direction:
- * - Line endings: CRLF, or a bare LF (RFC 9112 2.2 lets a recipient accept a
- *   single LF, and Node's llhttp does). A bare CR anywhere is rejected (400):
- *   RFC 9112 2.2 says it must be treated as invalid or replaced, never as an
- *   end of line, since that is how requests get smuggled.
+ * - Line endings: CRLF only. A bare LF is rejected (400) as soon as it is
+ *   seen: RFC 9112 2.2 only lets a recipient accept one, and Node's llhttp
+ *   (both its request and its response parser) refuses it, so a front end
+ *   and Xyra could otherwise disagree on where a head ends. A bare CR
+ *   anywhere is rejected too (400): RFC 9112 2.2 says it must be treated as
+ *   invalid or replaced, never as an end of line.
  * - Empty lines before the start line are skipped (RFC 9112 2.2 SHOULD); they
  *   still count against `maxHeadBytes`.
  * - obs-fold (a header line starting with SP/HTAB) is rejected with 400
@@ -265,8 +267,9 @@ export abstract class HeadScanner<H> {
     while (pos < total) {
       const lf = data.indexOf(LF, pos);
       if (lf === -1 || lf >= total) break;
-      const lineLen = lf - lineStart;
-      if (lineLen === 0 || (lineLen === 1 && data[lineStart] === CR)) {
+      // RFC 9112 2.2: CRLF only (see the file comment); checked per line, so it fails early.
+      if (lf === lineStart || data[lf - 1] !== CR) throw new HttpHeadError(400, 'bare LF line ending (CRLF required)');
+      if (lf - lineStart === 1) {
         if (this.lines !== 0) {
           this.scanPos = this.lineStart = lf + 1;
           return lf + 1;
@@ -369,7 +372,7 @@ function parseFields(
 
 /**
  * Incremental request head parser. Feed chunks with `push`; it returns null
- * until CRLFCRLF (or LFLF) is seen, then `{ head, rest }`.
+ * until CRLFCRLF is seen, then `{ head, rest }`.
  *
  * Throws {@link HttpHeadError}: 431 as soon as the head exceeds `maxHeadBytes`
  * or `maxHeaders` (while streaming, before the end arrives); 400 for a

@@ -12,12 +12,26 @@
  * Decisions:
  * - Bodies: `Content-Length` up to `maxBodySize` (413 past it), and
  *   `Transfer-Encoding: chunked` decoded with the same limit (RFC 9112 7.1:
- *   HTTP/1.1 recipients must parse chunked). Trailer fields are read and
- *   dropped. Any other transfer coding gets 501, a TE whose last coding is not
+ *   HTTP/1.1 recipients must parse chunked). A chunked body is copied into
+ *   one owned buffer (never views of socket reads, which would pin whole
+ *   64 KiB reads per 1-byte chunk), and its framing counts too: size lines,
+ *   extensions, CRLFs and trailers may add at most
+ *   {@link CHUNKED_FRAMING_ALLOWANCE} (16 KiB) + maxBodySize / 64 to
+ *   maxBodySize on the wire (413 past it), so 1-byte chunks cannot make one
+ *   request cost 6x the limit. Chunk
+ *   extensions follow RFC 9112 7.1.1 exactly (`1 0` is a 400, not size 1) and
+ *   are dropped; trailer fields must be `name: value` lines and are dropped.
+ *   Any other transfer coding gets 501, a TE whose last coding is not
  *   chunked or a TE together with Content-Length gets 400 (RFC 9112 6.1,
  *   6.3: request smuggling guards). Every framing error closes the connection.
+ * - Routing comes first: a request with no matching route (404) or method
+ *   (405) is answered before any body is read, and when a body was announced
+ *   the connection closes instead of reading it.
  * - The whole body is read before the handler runs (bounded by maxBodySize),
  *   so `req.body` is a Buffer and `req.json()` / `req.text()` never wait.
+ *   Two clocks bound the reading: `bodyTimeout` (idle: no byte for that long)
+ *   and `requestTimeout` (the whole request from its first byte, like
+ *   node:http's), both 408 and close.
  * - `Expect: 100-continue` (HTTP/1.1, body announced, not yet arrived) is
  *   answered with `100 Continue` once the request is known to fit; a
  *   Content-Length over the limit gets 413 without the 100 (RFC 9110 10.1.1).
@@ -31,6 +45,8 @@ import { STATUS_CODES } from 'node:http';
 import type { HttpRequestHead } from './http-head';
 import { TOKEN_CHARS, VALUE_CHARS } from './http-head';
 import { Router } from './router';
+import { tickFor, type Sweeper, type Sweepable } from './sweeper';
+import { compileHostList, hostAllowed, type HostList } from './origin-policy';
 import { UsageError } from '../frame/protocol-error';
 
 /** Options of the HTTP side (part of AppOptions). */
@@ -43,18 +59,39 @@ export interface HttpOptions {
    * out: the App's handshake timeout only covers the head). 0 disables. Default 10000.
    */
   bodyTimeout?: number;
+  /**
+   * The whole request (head and body, counted from its first byte) must have
+   * arrived within this many ms, else 408 and the connection closes: a body
+   * trickled one byte at a time beats the idle `bodyTimeout` but not this.
+   * Checked while a body is read (the head alone has the App's
+   * handshakeTimeout), by the App's sweeper, so it fires up to a tick late
+   * (a quarter of the timeout, 50 ms to 1 s). 0 disables. Default 300000 (as node:http).
+   */
+  requestTimeout?: number;
+  /**
+   * Host names the App answers for (DNS-rebinding guard): an HTTP request or
+   * upgrade whose Host is not listed gets 421 and the connection closes. A
+   * WebSocket route's own `allowedHosts` overrides it. Entries:
+   * `'app.example.com'`, `'localhost:8000'` (that port only),
+   * `'.example.com'` (the domain and its subdomains). Default: any Host.
+   */
+  allowedHosts?: string[];
 }
 
 /** {@link HttpOptions} with defaults applied. */
 export interface ResolvedHttpOptions {
   maxBodySize: number;
   bodyTimeout: number;
+  requestTimeout: number;
+  allowedHosts: HostList | undefined;
 }
 
 /** Default for {@link HttpOptions.maxBodySize}: 1 MiB. */
 export const DEFAULT_MAX_BODY_SIZE = 1024 * 1024;
 /** Default for {@link HttpOptions.bodyTimeout}: 10 s. */
 export const DEFAULT_BODY_TIMEOUT = 10_000;
+/** Default for {@link HttpOptions.requestTimeout}: 300 s, as node:http. */
+export const DEFAULT_REQUEST_TIMEOUT = 300_000;
 
 /** Apply defaults and validate. Throws UsageError on a bad value. */
 export function resolveHttpOptions(o: HttpOptions): ResolvedHttpOptions {
@@ -66,7 +103,11 @@ export function resolveHttpOptions(o: HttpOptions): ResolvedHttpOptions {
   if (!Number.isSafeInteger(bodyTimeout) || bodyTimeout < 0) {
     throw new UsageError(`bodyTimeout must be a non-negative integer (ms), got ${String(bodyTimeout)}`);
   }
-  return { maxBodySize, bodyTimeout };
+  const requestTimeout = o.requestTimeout ?? DEFAULT_REQUEST_TIMEOUT;
+  if (!Number.isSafeInteger(requestTimeout) || requestTimeout < 0) {
+    throw new UsageError(`requestTimeout must be a non-negative integer (ms), got ${String(requestTimeout)}`);
+  }
+  return { maxBodySize, bodyTimeout, requestTimeout, allowedHosts: compileHostList(o.allowedHosts) };
 }
 
 /** A route handler. A throw or rejection answers 500 (or the status of an {@link HttpError}). */
@@ -364,13 +405,55 @@ enum ChunkState {
   TRAILER_LF = 8,
   FINAL_LF = 9,
   DONE = 10,
+  /** In a trailer field name, before its colon. */
+  TRAILER_NAME = 11,
+}
+
+/**
+ * Where a chunk-ext is (RFC 9112 7.1.1):
+ * `chunk-ext = *( BWS ";" BWS chunk-ext-name [ BWS "=" BWS chunk-ext-val ] )`,
+ * `chunk-ext-val = token / quoted-string`. The line may end (CR) only after a
+ * name or a value: `1 0`, `1 `, `1;` and `1;a b` are 400.
+ */
+enum Ext {
+  /** BWS seen, before ";". */
+  BEFORE_SEMI = 0,
+  /** After ";", before the name. */
+  NAME_START = 1,
+  NAME = 2,
+  /** BWS after a name: ";" or "=" next. */
+  AFTER_NAME = 3,
+  /** After "=", before the value. */
+  VALUE_START = 4,
+  TOKEN_VALUE = 5,
+  QUOTED = 6,
+  QUOTED_PAIR = 7,
+  /** After a closing quote. */
+  AFTER_VALUE = 8,
+  /** The line ended (CR seen). */
+  END = 9,
+  INVALID = 10,
 }
 
 const CR = 0x0d;
 const LF = 0x0a;
+const SP = 0x20;
+const HTAB = 0x09;
+const SEMI = 0x3b;
+const EQUALS = 0x3d;
+const DQUOTE = 0x22;
+const BACKSLASH = 0x5c;
 /** Bytes of chunk extensions per size line and of the trailer section we accept. */
 const MAX_CHUNK_EXT = 4096;
 const MAX_TRAILER = 16 * 1024;
+/**
+ * Chunk framing (size lines, extensions, CRLFs, the trailer section) a chunked
+ * body may carry on top of maxBodySize: this, plus 1/64 of maxBodySize. A
+ * chunk costs about 7-10 framing bytes, so chunks of 512 bytes or more always
+ * fit at full size (1 MiB in 8 KiB chunks has about 1 KiB of framing), while
+ * 1-byte chunks or long extensions reach it and get 413.
+ */
+export const CHUNKED_FRAMING_ALLOWANCE = 16 * 1024;
 const HEX = new Int8Array(256).fill(-1);
 for (let c = 0; c < 256; c++) {
   if (c >= 0x30 && c <= 0x39) HEX[c] = c - 0x30;
@@ -378,36 +461,93 @@ for (let c = 0; c < 256; c++) {
   else if (c >= 0x61 && c <= 0x66) HEX[c] = c - 0x61 + 10;
 }
 
+/** One step of the chunk-ext grammar ({@link Ext}). */
+function extStep(state: Ext, c: number): Ext {
+  const ws = c === SP || c === HTAB;
+  switch (state) {
+    case Ext.BEFORE_SEMI:
+      return ws ? state : c === SEMI ? Ext.NAME_START : Ext.INVALID;
+    case Ext.NAME_START:
+      return ws ? state : TOKEN_CHARS[c] === 1 ? Ext.NAME : Ext.INVALID;
+    case Ext.NAME:
+      if (TOKEN_CHARS[c] === 1) return state;
+      return c === CR ? Ext.END : c === SEMI ? Ext.NAME_START : c === EQUALS ? Ext.VALUE_START : ws ? Ext.AFTER_NAME : Ext.INVALID;
+    case Ext.AFTER_NAME:
+      return ws ? state : c === SEMI ? Ext.NAME_START : c === EQUALS ? Ext.VALUE_START : Ext.INVALID;
+    case Ext.VALUE_START:
+      return ws ? state : c === DQUOTE ? Ext.QUOTED : TOKEN_CHARS[c] === 1 ? Ext.TOKEN_VALUE : Ext.INVALID;
+    case Ext.TOKEN_VALUE:
+      if (TOKEN_CHARS[c] === 1) return state;
+      return c === CR ? Ext.END : c === SEMI ? Ext.NAME_START : ws ? Ext.BEFORE_SEMI : Ext.INVALID;
+    case Ext.QUOTED:
+      // RFC 9110 5.6.4 qdtext: HTAB, SP, VCHAR except DQUOTE and "\", obs-text.
+      if (c === DQUOTE) return Ext.AFTER_VALUE;
+      if (c === BACKSLASH) return Ext.QUOTED_PAIR;
+      return VALUE_CHARS[c] === 1 ? state : Ext.INVALID;
+    case Ext.QUOTED_PAIR:
+      return VALUE_CHARS[c] === 1 ? Ext.QUOTED : Ext.INVALID;
+    case Ext.AFTER_VALUE:
+      return c === CR ? Ext.END : c === SEMI ? Ext.NAME_START : ws ? Ext.BEFORE_SEMI : Ext.INVALID;
+    default:
+      return Ext.INVALID;
+  }
+}
+
 /**
  * Sans-I/O decoder of a chunked request body (RFC 9112 7.1). Strict: CRLF
- * line ends only, at least one hex digit per size, no CTLs in extensions or
- * trailers. Throws {@link HttpError} 400 (malformed) or 413 (over the limit).
+ * line ends only, at least one hex digit per size, extensions exactly per the
+ * RFC grammar (Node's llhttp is stricter still: it also refuses the BWS the
+ * grammar allows around ";" and "="), trailer lines `name: value` without CTLs.
+ * The data is copied into one owned buffer that grows by doubling up to
+ * `maxBodySize`, so what it holds is bounded by the limit whatever the
+ * chunking. Throws {@link HttpError} 400 (malformed) or 413 (decoded size
+ * over `maxBodySize`, or framing over {@link CHUNKED_FRAMING_ALLOWANCE} +
+ * maxBodySize / 64).
  */
 export class ChunkedDecoder {
   private state = ChunkState.SIZE;
+  private ext = Ext.BEFORE_SEMI;
   private size = 0;
   private digits = 0;
   private remaining = 0;
   private lineBytes = 0;
   private total = 0;
-  private readonly parts: Buffer[] = [];
+  /** Framing bytes consumed so far (everything but chunk data). */
+  private framing = 0;
+  /** Data (announced) plus framing may not pass this. */
+  private readonly maxWire: number;
+  /** The decoded data, owned: data[0, total). */
+  private data: Buffer | null = null;
 
-  constructor(private readonly maxBodySize: number) {}
+  constructor(private readonly maxBodySize: number) {
+    this.maxWire = maxBodySize + CHUNKED_FRAMING_ALLOWANCE + Math.floor(maxBodySize / 64);
+  }
 
   /** True once the last chunk and trailer section were read. */
   get done(): boolean {
     return this.state === ChunkState.DONE;
   }
 
+  /** Bytes of memory the decoder holds (its buffer's capacity). */
+  get retained(): number {
+    return this.data === null ? 0 : this.data.length;
+  }
+
   /**
    * Feed bytes. Returns -1 when more are needed (all consumed), else the
    * index in `chunk` just past the body (what follows is the next request).
+   * Keeps no reference to `chunk`.
    */
   push(chunk: Buffer): number {
     const n = chunk.length;
     let i = 0;
     while (i < n) {
-      switch (this.state) {
+      const state = this.state;
+      // Framing is read a byte at a time: count it against the budget (data + framing <= maxWire).
+      if (state !== ChunkState.DATA && ++this.framing + this.total > this.maxWire) {
+        throw new HttpError(413, 'request body too large (chunk framing counted)');
+      }
+      switch (state) {
         case ChunkState.SIZE: {
           const c = chunk[i];
           const d = HEX[c];
@@ -421,9 +561,10 @@ export class ChunkedDecoder {
           } else if (c === CR) {
             this.state = ChunkState.SIZE_LF;
             i++;
-          } else if (c === 0x3b /* ; */ || c === 0x20 || c === 0x09) {
-            // RFC 9112 7.1.1: chunk-ext, preceded by optional whitespace (BWS); skipped.
+          } else if (c === SEMI || c === SP || c === HTAB) {
+            // RFC 9112 7.1.1: chunk-ext, optionally after BWS; checked and dropped.
             this.state = ChunkState.SIZE_EXT;
+            this.ext = c === SEMI ? Ext.NAME_START : Ext.BEFORE_SEMI;
             this.lineBytes = 0;
             i++;
           } else {
@@ -432,9 +573,9 @@ export class ChunkedDecoder {
           break;
         }
         case ChunkState.SIZE_EXT: {
-          const c = chunk[i++];
-          if (c === CR) this.state = ChunkState.SIZE_LF;
-          else if (VALUE_CHARS[c] !== 1) throw new HttpError(400, 'invalid chunk extension');
+          const ext = (this.ext = extStep(this.ext, chunk[i++]));
+          if (ext === Ext.END) this.state = ChunkState.SIZE_LF;
+          else if (ext === Ext.INVALID) throw new HttpError(400, 'invalid chunk extension');
           else if (++this.lineBytes > MAX_CHUNK_EXT) throw new HttpError(400, 'chunk extension too long');
           break;
         }
@@ -455,7 +596,7 @@ export class ChunkedDecoder {
         }
         case ChunkState.DATA: {
           const take = Math.min(this.remaining, n - i);
-          this.parts.push(chunk.subarray(i, i + take));
+          this.append(chunk, i, i + take);
           i += take;
           this.remaining -= take;
           if (this.remaining === 0) this.state = ChunkState.DATA_CR;
@@ -474,11 +615,18 @@ export class ChunkedDecoder {
           if (c === CR) {
             this.state = ChunkState.FINAL_LF;
           } else {
-            // RFC 9112 7.1.2: trailer fields; read and dropped.
-            if (c === 0x20 || c === 0x09 || VALUE_CHARS[c] !== 1) throw new HttpError(400, 'invalid trailer field');
-            this.state = ChunkState.TRAILER;
+            // RFC 9112 7.1.2 / 5.1: field-name ":" OWS field-value OWS; read and dropped.
+            if (TOKEN_CHARS[c] !== 1) throw new HttpError(400, 'invalid trailer field');
+            this.state = ChunkState.TRAILER_NAME;
             if (++this.lineBytes > MAX_TRAILER) throw new HttpError(400, 'trailer section too large');
           }
+          break;
+        }
+        case ChunkState.TRAILER_NAME: {
+          const c = chunk[i++];
+          if (c === 0x3a /* : */) this.state = ChunkState.TRAILER;
+          else if (TOKEN_CHARS[c] !== 1) throw new HttpError(400, 'invalid trailer field name (no colon)');
+          if (++this.lineBytes > MAX_TRAILER) throw new HttpError(400, 'trailer section too large');
           break;
         }
         case ChunkState.TRAILER: {
@@ -503,10 +651,24 @@ export class ChunkedDecoder {
     return -1;
   }
 
+  /** Copy chunk[from, to) into the owned buffer, doubling it (up to maxBodySize) when full. */
+  private append(chunk: Buffer, from: number, to: number): void {
+    const at = this.total - this.remaining;
+    const need = at + (to - from);
+    let data = this.data;
+    if (data === null || need > data.length) {
+      const grown = data === null ? need : Math.min(this.maxBodySize, Math.max(need, data.length * 2));
+      const next = Buffer.allocUnsafe(grown);
+      if (data !== null) data.copy(next, 0, 0, at);
+      data = this.data = next;
+    }
+    chunk.copy(data, at, from, to);
+  }
+
   /** The decoded body (call once done). */
   body(): Buffer {
-    const parts = this.parts;
-    return parts.length === 0 ? EMPTY : parts.length === 1 ? parts[0] : Buffer.concat(parts, this.total);
+    const data = this.data;
+    return data === null ? EMPTY : data.length === this.total ? data : data.subarray(0, this.total);
   }
 }
 
@@ -527,6 +689,8 @@ enum Phase {
 /** What HttpHandler needs of the UpgradeSession. */
 interface Session {
   httpDone(keepAlive: boolean, rest: Buffer): void;
+  /** clock() at the first byte of the request (requestTimeout counts from it). */
+  readonly requestStart: number;
 }
 
 interface RouteEntry {
@@ -552,10 +716,17 @@ let syncDepth = 0;
  * socket (symbol), so it goes away with the socket.
  * @internal
  */
-export class Exchange {
+export class Exchange implements Sweepable {
   phase = Phase.IDLE;
   session: Session | null = null;
   head: HttpRequestHead | null = null;
+  /** The route's handler, found before the body is read. */
+  fn: HttpRouteHandler | null = null;
+  params: Record<string, string> | null = null;
+  path = '';
+  qStart = -1;
+  /** clock() deadline of the whole request (requestTimeout); in the sweeper while a body is read. */
+  deadline = 0;
   keepAlive = true;
   http10 = false;
   isHead = false;
@@ -575,6 +746,11 @@ export class Exchange {
     readonly handler: HttpHandler,
     readonly socket: net.Socket,
   ) {}
+
+  /** @internal Sweepable: the request is not complete by its deadline (or the socket is gone). */
+  sweep(now: number): void {
+    if (now >= this.deadline || this.socket.destroyed) this.handler.requestTimedOut(this);
+  }
 
   /** The response was written: give the connection back (or wait for drain first). */
   finish(keepAlive: boolean): void {
@@ -706,12 +882,20 @@ export class HttpHandler {
   onError: (err: Error) => void = defaultOnError;
   private readonly maxBodySize: number;
   private readonly bodyTimeout: number;
+  private readonly requestTimeout: number;
+  private readonly allowedHosts: HostList | undefined;
+  /** Watches requestTimeout deadlines (the App's); null: not enforced. */
+  private readonly sweeper: Sweeper | null;
   private readonly router = new Router<RouteEntry>();
   private readonly entries = new Map<string, RouteEntry>();
 
-  constructor(options: ResolvedHttpOptions) {
+  constructor(options: ResolvedHttpOptions, sweeper?: Sweeper) {
     this.maxBodySize = options.maxBodySize;
     this.bodyTimeout = options.bodyTimeout;
+    this.requestTimeout = options.requestTimeout;
+    this.allowedHosts = options.allowedHosts;
+    this.sweeper = sweeper ?? null;
+    if (sweeper !== undefined && this.requestTimeout > 0) sweeper.retune(tickFor(this.requestTimeout));
   }
 
   /**
@@ -762,8 +946,14 @@ export class HttpHandler {
     ex.keepAlive = conn === undefined ? !http10 : http10 ? hasToken(conn, 'keep-alive') : !hasToken(conn, 'close');
 
     if (!http10 && headers['host'] === undefined) return this.reject(ex, 400, 'Missing Host header');
+    // DNS rebinding guard (see lib/origin-policy.ts): RFC 9110 15.5.20 421, not authoritative for that Host.
+    if (this.allowedHosts !== undefined && !hostAllowed(this.allowedHosts, headers['host'])) {
+      return this.reject(ex, 421, 'Host not allowed');
+    }
     const te = headers['transfer-encoding'];
     const cl = headers['content-length'];
+    // Route first: nothing reads a body that no handler wants.
+    if (!this.route(ex, head, te !== undefined || (cl !== undefined && cl !== '0'), rest)) return;
     const expect = headers['expect'];
     let continueNeeded = false;
     if (expect !== undefined) {
@@ -871,8 +1061,12 @@ export class HttpHandler {
     this.dispatch(ex, decoder.body());
   }
 
-  /** Slow path only (the body did not come with the head): time out an idle body. */
+  /** Slow path only (the body did not come with the head): time out an idle body, and the whole request. */
   private armBodyTimer(ex: Exchange): void {
+    if (this.requestTimeout > 0 && this.sweeper !== null) {
+      ex.deadline = (ex.session as Session).requestStart + this.requestTimeout;
+      this.sweeper.add(ex);
+    }
     if (this.bodyTimeout === 0) return;
     if (!ex.timing) {
       ex.timing = true;
@@ -882,6 +1076,7 @@ export class HttpHandler {
   }
 
   private disarmBodyTimer(ex: Exchange): void {
+    if (this.sweeper !== null) this.sweeper.delete(ex);
     if (!ex.timing) return;
     ex.timing = false;
     ex.socket.setTimeout(0);
@@ -897,6 +1092,18 @@ export class HttpHandler {
     this.reject(ex, 408, 'Request body timeout');
   }
 
+  /** @internal the whole request took longer than requestTimeout: 408 and close (RFC 9110 15.5.9). */
+  requestTimedOut(ex: Exchange): void {
+    if (this.sweeper !== null) this.sweeper.delete(ex);
+    if (ex.phase !== Phase.BODY && ex.phase !== Phase.CHUNKED) return;
+    this.disarmBodyTimer(ex);
+    ex.chunked = null;
+    ex.bodyParts = [];
+    // The peer left mid-body: nothing to answer, the session already let go.
+    if (ex.socket.destroyed) return;
+    this.reject(ex, 408, 'Request timeout');
+  }
+
   /** Answer a framing error and close: the rest of the stream cannot be trusted. */
   private reject(ex: Exchange, status: number, message: string): void {
     ex.phase = Phase.HANDLING;
@@ -906,32 +1113,59 @@ export class HttpHandler {
     new HttpResponse(ex).status(status).text(message);
   }
 
-  /** The body is complete: route and run the handler. */
-  private dispatch(ex: Exchange, body: Buffer): void {
-    const head = ex.head as HttpRequestHead;
+  /**
+   * Find the handler before any body is read. Answers 400/404/405 itself and
+   * returns false; when a body was announced (`hasBody`) that answer closes
+   * the connection instead of reading the body.
+   */
+  private route(ex: Exchange, head: HttpRequestHead, hasBody: boolean, rest: Buffer): boolean {
     const url = head.url;
-    let qStart = url.indexOf('?');
+    const qStart = url.indexOf('?');
     let path = qStart < 0 ? url : url.slice(0, qStart);
     if (path.charCodeAt(0) !== 0x2f /* / */ && path !== '*') {
       // RFC 9112 3.2.2: absolute-form must be accepted; route on its path.
       const m = /^https?:\/\/[^/?#]*/i.exec(path);
-      if (m === null) return this.reject(ex, 400, 'Invalid request target');
+      if (m === null) {
+        this.reject(ex, 400, 'Invalid request target');
+        return false;
+      }
       path = path.slice(m[0].length) || '/';
     }
-    const res = new HttpResponse(ex);
     const match = this.router.match(path);
-    if (match === null) {
-      res.status(404).text('Not Found');
-      return;
+    let fn: HttpRouteHandler | undefined;
+    if (match !== null) {
+      fn = match.value.methods.get(head.method);
+      if (fn === undefined && ex.isHead) fn = match.value.methods.get('GET');
     }
-    const entry = match.value;
-    let fn = entry.methods.get(head.method);
-    if (fn === undefined && ex.isHead) fn = entry.methods.get('GET');
     if (fn === undefined) {
-      res.status(405).header('Allow', entry.allow).text('Method Not Allowed');
-      return;
+      if (hasBody) {
+        // RFC 9112 9.6: close rather than read (and drop) a body nobody wants.
+        ex.keepAlive = false;
+        ex.pending = [];
+        ex.pendingBytes = 0;
+      } else if (rest.length > 0) {
+        ex.hold(rest);
+      }
+      const res = new HttpResponse(ex);
+      if (match === null) res.status(404).text('Not Found');
+      else res.status(405).header('Allow', match.value.allow).text('Method Not Allowed');
+      return false;
     }
-    const req = new HttpRequest(head, path, qStart, match.params, body, ex.socket.remoteAddress ?? '');
+    ex.fn = fn;
+    ex.params = (match as { params: Record<string, string> }).params;
+    ex.path = path;
+    ex.qStart = qStart;
+    return true;
+  }
+
+  /** The body is complete: run the handler found by route(). */
+  private dispatch(ex: Exchange, body: Buffer): void {
+    const head = ex.head as HttpRequestHead;
+    const fn = ex.fn as HttpRouteHandler;
+    const res = new HttpResponse(ex);
+    const req = new HttpRequest(head, ex.path, ex.qStart, ex.params as Record<string, string>, body, ex.socket.remoteAddress ?? '');
+    ex.fn = null;
+    ex.params = null;
     let result: void | Promise<void>;
     try {
       result = fn(req, res);

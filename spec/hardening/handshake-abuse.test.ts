@@ -64,6 +64,8 @@ describe('header floods', () => {
     ['101 extra header lines', UPGRADE + Array.from({ length: 101 }, (_, i) => `X-Flood-${i}: y\r\n`).join('') + '\r\n', 431],
     ['one 64 KiB header', UPGRADE + `X-Huge: ${'a'.repeat(65536)}\r\n\r\n`, 431],
     ['a 17 KiB head that never ends', UPGRADE + `X-Huge: ${'a'.repeat(17 * 1024)}`, 431],
+    // Issue 13.5: offered subprotocols are capped at 64 (linear duplicate check besides).
+    ['a 16 KiB Sec-WebSocket-Protocol with ~3,000 tokens', UPGRADE + `Sec-WebSocket-Protocol: ${Array.from({ length: 4000 }, (_, i) => `p${i}`).join(',').slice(0, 16 * 1024 - 400).replace(/,$/, '')}\r\n\r\n`, 400],
     ['95 header lines, under the limit of 100: accepted', UPGRADE + Array.from({ length: 90 }, (_, i) => `X-Ok-${i}: y\r\n`).join('') + '\r\n', 101],
   ])('%s', async (_name, head, status) => {
     const r = await rawRequest(port, (s) => s.write(head), status === 101 ? 300 : 3000);

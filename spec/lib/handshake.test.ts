@@ -7,11 +7,13 @@ import {
   buildErrorResponse,
   ClientRequestOptions,
   computeAccept,
+  firstDuplicate,
   generateKey,
   HandshakeError,
   headerHasToken,
   isToken,
   isValidKey,
+  MAX_OFFERED_PROTOCOLS,
   parseExtensionNames,
   parseTokenList,
   parseWebSocketUrl,
@@ -202,6 +204,9 @@ describe('validateUpgradeRequest', () => {
     ['subprotocol with a space', { 'Sec-WebSocket-Protocol': 'chat superchat' }, '', 400],
     ['subprotocol with a slash', { 'Sec-WebSocket-Protocol': 'chat/1' }, '', 400],
     ['duplicate subprotocol', { 'Sec-WebSocket-Protocol': 'chat, superchat, chat' }, '', 400],
+    ['duplicate subprotocol among 64', { 'Sec-WebSocket-Protocol': [...Array.from({ length: 63 }, (_, i) => `p${i}`), 'p7'].join(', ') }, '', 400],
+    ['65 subprotocols (over MAX_OFFERED_PROTOCOLS)', { 'Sec-WebSocket-Protocol': Array.from({ length: 65 }, (_, i) => `p${i}`).join(',') }, '', 400],
+    ['a 16 KiB head of subprotocols (~3,000 tokens)', { 'Sec-WebSocket-Protocol': Array.from({ length: 4000 }, (_, i) => `p${i}`).join(',').slice(0, 16 * 1024 - 512).replace(/,$/, '') }, '', 400],
     ['malformed extensions', { 'Sec-WebSocket-Extensions': 'permessage-deflate; =x' }, '', 400],
     ['request body (Content-Length)', { 'Content-Length': '5' }, '', 400],
     ['request body (Transfer-Encoding)', { 'Transfer-Encoding': 'chunked' }, '', 400],
@@ -245,6 +250,7 @@ describe('validateUpgradeRequest', () => {
     ['HTTP/1.1 minor above 1', {}],
     ['no Origin', { Origin: null }],
     ['Content-Length: 0', { 'Content-Length': '0' }],
+    ['64 subprotocols (MAX_OFFERED_PROTOCOLS)', { 'Sec-WebSocket-Protocol': Array.from({ length: 64 }, (_, i) => `p${i}`).join(', ') }],
   ])('%s is accepted', (name, changes) => {
     const line = name.startsWith('HTTP/1.1 minor') ? 'GET /chat HTTP/1.2' : undefined;
     const v = validateUpgradeRequest(request(changes, line));
@@ -264,6 +270,55 @@ describe('validateUpgradeRequest', () => {
       extensions: 'permessage-deflate; client_max_window_bits',
     });
     expect(validateUpgradeRequest(request({ 'Sec-WebSocket-Protocol': null }))).toMatchObject({ protocols: [] });
+  });
+});
+
+describe('firstDuplicate: linear, counted in element reads (issue 13.5)', () => {
+  /** `items` behind a Proxy that counts index reads: the work done, without timing anything. */
+  function counted(items: string[]): { list: string[]; reads: () => number } {
+    let reads = 0;
+    const list = new Proxy(items, {
+      get(target, key, receiver) {
+        if (typeof key === 'string' && /^[0-9]+$/.test(key)) reads++;
+        return Reflect.get(target, key, receiver);
+      },
+    });
+    return { list, reads: () => reads };
+  }
+  const distinct = (n: number) => Array.from({ length: n }, (_, i) => `proto${i}`);
+
+  test.each([
+    ['no elements', [], -1],
+    ['one', ['a'], -1],
+    ['duplicate among few (nested-loop path)', ['a', 'b', 'a'], 2],
+    ['case matters (subprotocols compare case-sensitively)', ['chat', 'Chat'], -1],
+    ['5,000 distinct', distinct(5000), -1],
+    ['5,000 with the last repeating the first', [...distinct(4999), 'proto0'], 4999],
+    ['5,000 with an early duplicate', ['x', ...distinct(10), 'x', ...distinct(5000).slice(12)], 11],
+  ])('%s -> %i, with at most 2 reads per element', (_name, items, expected) => {
+    const { list, reads } = counted(items as string[]);
+    expect(firstDuplicate(list)).toBe(expected);
+    expect(reads()).toBeLessThanOrEqual(Math.max(2 * (items as string[]).length, 64));
+  });
+
+  test('the old indexOf check on the same 5,000 tokens reads the array quadratically (what the count catches)', () => {
+    const { list, reads } = counted(distinct(5000));
+    for (let i = 0; i < list.length; i++) if (list.indexOf(list[i]) !== i) break;
+    expect(reads()).toBeGreaterThan(5000 * 1000);
+  });
+
+  test('MAX_OFFERED_PROTOCOLS is 64', () => {
+    expect(MAX_OFFERED_PROTOCOLS).toBe(64);
+  });
+
+  test('buildClientRequest refuses a duplicate among many subprotocols; the client refuses an extension accepted twice', () => {
+    const protocols = [...distinct(300), 'proto5'];
+    expect(() => buildClientRequest({ host: 'h', path: '/', key: RFC_KEY, protocols })).toThrow(/duplicate subprotocol: proto5/);
+    const head = parseResponse(
+      'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
+        `Sec-WebSocket-Accept: ${RFC_ACCEPT}\r\nSec-WebSocket-Extensions: ${Array(20).fill('permessage-deflate').join(', ')}\r\n\r\n`,
+    ).head;
+    expect(() => validateUpgradeResponse(head, RFC_KEY, [], ['permessage-deflate'])).toThrow(/accepted extension permessage-deflate twice/);
   });
 });
 

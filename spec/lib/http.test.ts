@@ -2,7 +2,15 @@ import * as http from 'node:http';
 import * as net from 'node:net';
 import fc from 'fast-check';
 import { App } from '../../lib/app';
-import { ChunkedDecoder, HttpError, resolveHttpOptions, DEFAULT_MAX_BODY_SIZE, DEFAULT_BODY_TIMEOUT } from '../../lib/http';
+import {
+  ChunkedDecoder,
+  HttpError,
+  resolveHttpOptions,
+  DEFAULT_MAX_BODY_SIZE,
+  DEFAULT_BODY_TIMEOUT,
+  DEFAULT_REQUEST_TIMEOUT,
+  CHUNKED_FRAMING_ALLOWANCE,
+} from '../../lib/http';
 import { ResponseHeadParser, type HttpResponseHead } from '../../lib/http-head';
 import { UsageError } from '../../frame/protocol-error';
 
@@ -93,7 +101,8 @@ function raw(
     socket.on('connect', async () => {
       for (let i = 0; i < parts.length; i++) {
         if (i > 0 && gapMs > 0) await new Promise((r) => setTimeout(r, gapMs));
-        if (!socket.destroyed) socket.write(parts[i]);
+        if (socket.destroyed) break;
+        socket.write(parts[i]);
       }
     });
   });
@@ -349,6 +358,17 @@ describe('request bodies', () => {
     }
   });
 
+  test.each([
+    ['name only', '1;a'],
+    ['name=token', '1;a=b'],
+    ['BWS around ; and = (RFC 9112 7.1.1)', '1 ;\ta = b ; c'],
+    ['quoted value with ; and an escaped quote', '1;a="b;c\\"d"'],
+    ['several extensions', '1;a=1;b="2";c'],
+  ])('chunk extension accepted and dropped: %s', async (_name, sizeLine) => {
+    const res = await raw(port, [`POST /len HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n${sizeLine}\r\nZ\r\n0\r\nX-T: v\r\n\r\n`]);
+    expect(res.replies.map((r) => [r.status, r.body])).toEqual([[200, '1:Z']]);
+  });
+
   test('Expect: 100-continue on the wire: 100 first, then the final response', async () => {
     const res = await raw(port, ['POST /len HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\n', 'ok'], { gapMs: 50 });
     expect(res.text.startsWith('HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\n')).toBe(true);
@@ -415,6 +435,23 @@ describe('framing errors answer 4xx/5xx and close', () => {
     ['missing CRLF after chunk data', post('Transfer-Encoding: chunked\r\n', '3\r\nabcX\r\n0\r\n\r\n'), 400],
     ['bare LF after chunk size', post('Transfer-Encoding: chunked\r\n', '3\nabc\r\n0\r\n\r\n'), 400],
     ['HTTP/1.1 without Host', 'GET / HTTP/1.1\r\n\r\n', 400],
+    // Issue 13.11: what Node's llhttp refuses (RFC 9112 7.1.1 chunk-ext grammar, 7.1.2 trailers, 2.2 CRLF).
+    ['chunk size line "1 0" (not size 1)', post('Transfer-Encoding: chunked\r\n', '1 0\r\nZ\r\n0\r\n\r\n'), 400],
+    ['chunk size with trailing whitespace', post('Transfer-Encoding: chunked\r\n', '1 \r\nZ\r\n0\r\n\r\n'), 400],
+    ['chunk extension without a name', post('Transfer-Encoding: chunked\r\n', '1;\r\nZ\r\n0\r\n\r\n'), 400],
+    ['chunk extension name with a space', post('Transfer-Encoding: chunked\r\n', '1;a b\r\nZ\r\n0\r\n\r\n'), 400],
+    ['chunk extension with an open quote', post('Transfer-Encoding: chunked\r\n', '1;a="b\r\nZ\r\n0\r\n\r\n'), 400],
+    ['trailer line without a colon', post('Transfer-Encoding: chunked\r\n', '1\r\nZ\r\n0\r\nnocolon\r\n\r\n'), 400],
+    ['trailer with space before the colon', post('Transfer-Encoding: chunked\r\n', '1\r\nZ\r\n0\r\nA : b\r\n\r\n'), 400],
+    ['trailer with an empty name', post('Transfer-Encoding: chunked\r\n', '1\r\nZ\r\n0\r\n: b\r\n\r\n'), 400],
+    ['bare LF line endings in the head', 'GET / HTTP/1.1\nHost: x\n\n', 400],
+    ['bare LF ending one header line', 'GET / HTTP/1.1\r\nHost: x\nX: y\r\n\r\n', 400],
+    // Issue 13.1: framing counts against maxBodySize (+ the allowance), not only the data.
+    [
+      'chunk extensions past the framing allowance',
+      post('Transfer-Encoding: chunked\r\n', ('1;e=' + 'x'.repeat(4000) + '\r\nZ\r\n').repeat(6) + '0\r\n\r\n'),
+      413,
+    ],
   ])('%s', async (_name, input, status) => {
     const res = await raw(port, [input]);
     expect(res.replies).toHaveLength(1);
@@ -426,6 +463,32 @@ describe('framing errors answer 4xx/5xx and close', () => {
   test('the server keeps serving after framing errors', async () => {
     const r = await get(port, '/');
     expect(r.body).toBe('hi');
+  });
+});
+
+describe('no route: answered before any body is read (issue 13.1)', () => {
+  // The body is announced but never sent: only an early answer can arrive.
+  test.each([
+    ['404, Content-Length body', 'POST /nowhere HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n', 404, undefined],
+    ['404, chunked body', 'POST /nowhere HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nab', 404, undefined],
+    ['404, body over maxBodySize', 'POST /nowhere HTTP/1.1\r\nHost: x\r\nContent-Length: 999999\r\n\r\n', 404, undefined],
+    ['405, Content-Length body', 'PUT /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n', 405, 'POST'],
+    ['405, chunked body with Expect: 100-continue', 'DELETE /echo HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nTransfer-Encoding: chunked\r\n\r\n', 405, 'POST'],
+  ])('%s: answered at once, the connection closes', async (_name, input, status, allow) => {
+    const res = await raw(port, [input]);
+    expect(res.replies.map((r) => r.status)).toEqual([status]);
+    expect(res.replies[0].headers['allow']).toBe(allow);
+    expect(res.replies[0].headers['connection']).toBe('close');
+    expect(res.text).not.toContain('100 Continue');
+    expect(res.closed).toBe(true);
+  });
+
+  test('without a body the connection stays open: a pipelined request is answered next', async () => {
+    const res = await raw(port, ['GET /nowhere HTTP/1.1\r\nHost: x\r\n\r\nPOST /len HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n'], {
+      expected: 3,
+    });
+    expect(res.replies.map((r) => [r.status, r.body])).toEqual([[404, 'Not Found'], [200, '0:'], [200, 'hi']]);
+    expect(res.closed).toBe(false);
   });
 });
 
@@ -568,11 +631,15 @@ describe('handler errors', () => {
 
 describe('resolveHttpOptions', () => {
   test.each([
-    [{}, { maxBodySize: DEFAULT_MAX_BODY_SIZE, bodyTimeout: DEFAULT_BODY_TIMEOUT }],
-    [{ maxBodySize: 0, bodyTimeout: 0 }, { maxBodySize: 0, bodyTimeout: 0 }],
-    [{ maxBodySize: 10, bodyTimeout: 5 }, { maxBodySize: 10, bodyTimeout: 5 }],
+    [{}, { maxBodySize: DEFAULT_MAX_BODY_SIZE, bodyTimeout: DEFAULT_BODY_TIMEOUT, requestTimeout: DEFAULT_REQUEST_TIMEOUT }],
+    [{ maxBodySize: 0, bodyTimeout: 0, requestTimeout: 0 }, { maxBodySize: 0, bodyTimeout: 0, requestTimeout: 0 }],
+    [{ maxBodySize: 10, bodyTimeout: 5, requestTimeout: 7 }, { maxBodySize: 10, bodyTimeout: 5, requestTimeout: 7 }],
   ])('%p', (input, expected) => {
-    expect(resolveHttpOptions(input)).toEqual(expected);
+    expect(resolveHttpOptions(input)).toEqual({ ...expected, allowedHosts: undefined });
+  });
+
+  test('defaults: 10 s idle body timer, 300 s for the whole request (as node:http)', () => {
+    expect([DEFAULT_BODY_TIMEOUT, DEFAULT_REQUEST_TIMEOUT]).toEqual([10_000, 300_000]);
   });
   test.each([
     [{ maxBodySize: -1 }],
@@ -580,6 +647,10 @@ describe('resolveHttpOptions', () => {
     [{ maxBodySize: NaN }],
     [{ bodyTimeout: -1 }],
     [{ bodyTimeout: Infinity }],
+    [{ requestTimeout: -1 }],
+    [{ requestTimeout: 1.5 }],
+    [{ allowedHosts: ['a b'] }],
+    [{ allowedHosts: 'localhost' as unknown as string[] }],
   ])('rejects %p', (o) => {
     expect(() => resolveHttpOptions(o)).toThrow(UsageError);
   });
@@ -614,6 +685,41 @@ describe('bodyTimeout', () => {
     );
     expect(res.replies.map((r) => [r.status, r.body])).toEqual([[200, '3']]);
     expect(res.closed).toBe(false); // idle keep-alive after the body: no late 408
+  });
+});
+
+describe('requestTimeout (issue 13.6)', () => {
+  let app2: App;
+  let port2: number;
+  beforeAll(async () => {
+    // The idle timer (bodyTimeout) is long: only the whole-request deadline can fire.
+    app2 = new App({ requestTimeout: 1000, bodyTimeout: 10_000 });
+    app2.post('/len', (req, res) => res.text(String(req.body.length)));
+    port2 = await app2.listen(0);
+  });
+  afterAll(() => app2.close());
+
+  test.each([
+    ['Content-Length body, one byte every 50 ms', 'Content-Length: 200\r\n\r\n', 'a'],
+    ['chunked body, one chunk-extension byte every 50 ms', 'Transfer-Encoding: chunked\r\n\r\n1;', 'e'],
+  ])('%s: 408 and the connection closes before the body is complete', async (_name, headers, byte) => {
+    // 100 bytes at 50 ms would take 5 s: the 1 s deadline must end it first.
+    const parts = [`POST /len HTTP/1.1\r\nHost: x\r\n${headers}`, ...Array.from({ length: 100 }, () => byte)];
+    const res = await raw(port2, parts, { gapMs: 50, timeoutMs: 8000 });
+    expect(res.replies.map((r) => [r.status, r.headers['connection']])).toEqual([[408, 'close']]);
+    expect(res.closed).toBe(true);
+  });
+
+  test('each request on a keep-alive connection has its own deadline, counted from its first byte', async () => {
+    // Writes 400 ms apart: the second request starts at 1,200 ms and its body ends at 1,600 ms, past
+    // 1 s from the connection's start (or from the first response) but 400 ms after its own first byte.
+    const res = await raw(
+      port2,
+      ['POST /len HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n\r\na', '', '', 'POST /len HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n\r\nab', 'cd'],
+      { gapMs: 400, expected: 2, timeoutMs: 8000 },
+    );
+    expect(res.replies.map((r) => [r.status, r.body])).toEqual([[200, '1'], [200, '4']]);
+    expect(res.closed).toBe(false);
   });
 });
 
@@ -665,4 +771,47 @@ describe('ChunkedDecoder (property)', () => {
     expect(d.push(Buffer.from('5\r\nabcde\r\n'))).toBe(-1);
     expect(() => d.push(Buffer.from('1\r\n'))).toThrow(expect.objectContaining({ status: 413 }));
   });
+
+  test('keeps no view of its input: the caller may reuse the bytes it pushed (issue 13.1)', () => {
+    const d = new ChunkedDecoder(1024);
+    const input = Buffer.from('3;ext=1\r\nabc\r\n2\r\nde\r\n');
+    expect(d.push(input)).toBe(-1);
+    input.fill(0x21);
+    expect(d.push(Buffer.from('0\r\n\r\n'))).toBe(5);
+    expect(d.body().toString()).toBe('abcde');
+  });
+
+  test('memory held stays within maxBodySize for 1-byte chunks in 64 KiB reads, then framing gets 413', () => {
+    const max = 64 * 1024;
+    const d = new ChunkedDecoder(max);
+    const read = Buffer.from('1\r\nZ\r\n'.repeat(Math.floor(65536 / 6)));
+    let pushed = 0;
+    let err: unknown = null;
+    try {
+      for (let i = 0; i < 100; i++) {
+        d.push(read);
+        pushed += read.length;
+        expect(d.retained).toBeLessThanOrEqual(max);
+      }
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(HttpError);
+    expect((err as HttpError).status).toBe(413);
+    // Refused within one read of the budget: data + framing <= maxBodySize + allowance + maxBodySize / 64.
+    expect(pushed).toBeLessThanOrEqual(max + CHUNKED_FRAMING_ALLOWANCE + max / 64);
+    expect(d.retained).toBeLessThanOrEqual(max);
+  });
+
+  test.each([[64 * 1024], [1024 * 1024], [4 * 1024 * 1024]])(
+    'a body of exactly maxBodySize %i in 512-byte chunks fits the framing allowance',
+    (max) => {
+      const d = new ChunkedDecoder(max);
+      const line = Buffer.concat([Buffer.from('200\r\n'), Buffer.alloc(512, 0x61), Buffer.from('\r\n')]);
+      for (let sent = 0; sent < max; sent += 512) expect(d.push(line)).toBe(-1);
+      expect(d.push(Buffer.from('0\r\nX-Checksum: 1\r\n\r\n'))).toBe(20);
+      expect(d.body().length).toBe(max);
+      expect(d.retained).toBe(max);
+    },
+  );
 });

@@ -6,6 +6,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import * as http from 'node:http';
 import * as https from 'node:https';
+import * as net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -106,6 +107,47 @@ describe('handleUpgrade on an existing node:http server', () => {
       const err = await connect(`ws://127.0.0.1:${port}/nope`).catch((e) => e);
       expect(err).toBeInstanceOf(HandshakeError);
       expect(err.statusCode).toBe(404);
+    } finally {
+      await app.close();
+      await new Promise((r) => server.close(r));
+    }
+  });
+
+  test('req.headers is prototype-free, as on the App\'s own server: constructor and __proto__ are plain headers', async () => {
+    let seen: Record<string, string> | null = null;
+    const app = new App({ onError: () => {} });
+    app.websocket('/ws', {
+      upgrade: (req, res) => {
+        seen = req.headers;
+        res.reject(403, 'seen');
+      },
+    });
+    const server = http.createServer((_req, res) => res.end());
+    server.on('upgrade', (req, socket, head) => app.handleUpgrade(req, socket as any, head));
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+    const port = (server.address() as AddressInfo).port;
+    try {
+      const status = await new Promise<string>((resolve, reject) => {
+        const s = net.connect(port, '127.0.0.1', () =>
+          s.write(
+            'GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
+              'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n' +
+              'Constructor: c\r\n__proto__: p\r\nX-A: 1\r\nx-a: 2\r\n\r\n',
+          ),
+        );
+        let text = '';
+        s.on('data', (d) => (text += d));
+        s.on('close', () => resolve(text.split('\r\n')[0]));
+        s.on('error', reject);
+      });
+      expect(status).toBe('HTTP/1.1 403 Forbidden');
+      const h = seen as unknown as Record<string, string>;
+      expect(Object.getPrototypeOf(h)).toBeNull();
+      expect(h['constructor']).toBe('c');
+      expect(Object.prototype.hasOwnProperty.call(h, '__proto__')).toBe(true);
+      expect(h['__proto__']).toBe('p');
+      expect(h['x-a']).toBe('1, 2');
+      expect(h['tostring']).toBeUndefined();
     } finally {
       await app.close();
       await new Promise((r) => server.close(r));

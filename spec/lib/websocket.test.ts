@@ -366,18 +366,23 @@ describe('handshake failures get the right HTTP status', () => {
     raw.destroy();
   });
 
-  test('same-origin and allowed origins are accepted', async () => {
-    const { port } = await server({ allowedOrigins: ['https://example.com'] });
-    const ok1 = await RawClient.open(port, '/ws', 'Origin: https://example.com\r\n');
-    expect(ok1.status).toBe(101);
-    ok1.destroy();
-    const ok2 = await RawClient.open(port, '/ws', `Origin: http://127.0.0.1:${port}\r\n`);
-    expect(ok2.status).toBe(101);
-    ok2.destroy();
+  test('same-origin by default; an allowedOrigins list replaces the same-host check (issue 13.10)', async () => {
+    const { port: open } = await server({});
+    const same = await RawClient.open(open, '/ws', `Origin: http://127.0.0.1:${open}\r\n`);
+    expect(same.status).toBe(101);
+    same.destroy();
     // Same host on another port is another origin (RFC 6454).
-    const bad = await RawClient.open(port, '/ws', `Origin: http://127.0.0.1:1\r\n`);
-    expect(bad.status).toBe(403);
-    bad.destroy();
+    const otherPort = await RawClient.open(open, '/ws', `Origin: http://127.0.0.1:1\r\n`);
+    expect(otherPort.status).toBe(403);
+    otherPort.destroy();
+
+    const { port } = await server({ allowedOrigins: ['https://example.com'] });
+    const ok = await RawClient.open(port, '/ws', 'Origin: https://example.com\r\n');
+    expect(ok.status).toBe(101);
+    ok.destroy();
+    const sameHost = await RawClient.open(port, '/ws', `Origin: http://127.0.0.1:${port}\r\n`);
+    expect(sameHost.status).toBe(403);
+    sameHost.destroy();
   });
 
   test('an unfinished handshake is dropped at the timeout', async () => {
@@ -573,10 +578,13 @@ describe('more options', () => {
 describe('upgrade failures stay contained', () => {
   test('an allowedOrigins function that throws costs only that request a 500', async () => {
     const errors: Error[] = [];
+    const seen: Array<string | undefined> = [];
     const { port, url } = await server(
       {
-        allowedOrigins: () => {
-          throw new Error('policy bug');
+        allowedOrigins: (origin: string | undefined) => {
+          seen.push(origin);
+          if (origin !== undefined) throw new Error('policy bug');
+          return true;
         },
       },
       { onError: (e: Error) => errors.push(e) },
@@ -585,9 +593,31 @@ describe('upgrade failures stay contained', () => {
     expect(raw.status).toBe(500);
     raw.destroy();
     expect(errors.map((e) => e.message)).toEqual(['policy bug']);
-    // No Origin: the policy is not consulted, the server still works.
+    // No Origin: the function is consulted too (with undefined), and the server still works.
     const ws = await connect(url);
     ws.close();
+    expect(seen).toStrictEqual(['http://x.example', undefined]);
+  });
+
+  test.each([
+    ['a status out of range', [999]],
+    ['204 (cannot carry the body)', [204]],
+    ['a non-integer status', [403.5]],
+    ['CR/LF in a header value', [403, 'no', { 'X-Bad': 'a\r\nSet-Cookie: evil=1' }]],
+    ['an invalid header name', [403, 'no', { 'Bad Name': 'x' }]],
+    ['Content-Length given', [403, 'no', { 'Content-Length': '1' }]],
+  ])('res.reject() with %s answers 500 and reports a UsageError', async (_name, args) => {
+    const errors: Error[] = [];
+    const { port } = await server(
+      { upgrade: (_req: unknown, res: { reject: (...a: unknown[]) => void }) => res.reject(...(args as unknown[])) },
+      { onError: (e: Error) => errors.push(e) },
+    );
+    const raw = await RawClient.open(port, '/ws');
+    await waitFor(() => raw.closed, 3000, 'server close');
+    expect(raw.status).toBe(500);
+    expect(raw.head).not.toMatch(/evil/);
+    expect(errors).toHaveLength(1);
+    expect(errors[0].name).toBe('UsageError');
   });
 });
 
