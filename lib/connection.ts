@@ -100,11 +100,19 @@ const EMPTY = Buffer.alloc(0);
  * 1 byte, not 60 KiB (issue 13.2). Input retained for a message in progress
  * stays under 2.25 x its bytes received so far + 1 KiB (kept views pin at most
  * twice their length; each owned buffer at most twice its content or 1 KiB,
- * and there is at most one per kept view of >= 4 KiB, plus one).
+ * and there is at most one per kept view of >= 4 KiB, plus one), plus room
+ * reserved for the rest of the last frame (at most RESERVE_AHEAD).
  */
 const KEEP_VIEW_MIN = 4096;
 /** First capacity of a message's own buffer; it doubles as it fills. */
 const OWNED_INITIAL = 1024;
+/**
+ * When the last frame of a message has at most this many bytes still to come,
+ * the owned buffer is sized for all of them: a message that straddles two
+ * reads (a 64 KiB echo) is then copied once and delivered without a join.
+ * One socket read's worth: what a single kept view would have pinned anyway.
+ */
+const RESERVE_AHEAD = 64 * 1024;
 /** Shared empty queues; replaced by a connection's own array on first push. */
 const NO_EVENTS: PendingEvent[] = [];
 const NO_SENDS: PendingSend[] = [];
@@ -260,15 +268,17 @@ export class Connection implements FrameHandler {
     }
     const n = data.length;
     const left = (this.frameLeft -= n);
-    if (left === 0 && this.frameFin) {
-      // The message ends with this view: nothing outlives this push, so keep
-      // it (a whole message in one view stays a zero-copy view).
-      if (this.msgOwned !== null && this.msgOwnedLength + n <= this.msgOwned.length) this.appendOwned(data);
-      else this.addPart(data);
-    } else if (n >= KEEP_VIEW_MIN && n * 2 >= data.buffer.byteLength) {
+    const owned = this.msgOwned;
+    if (owned !== null && this.msgOwnedLength + n <= owned.length) {
+      // Room in the message's own buffer: copy now what the join would copy later.
+      data.copy(owned, this.msgOwnedLength);
+      this.msgOwnedLength += n;
+    } else if ((left === 0 && this.frameFin) || (n >= KEEP_VIEW_MIN && n * 2 >= data.buffer.byteLength)) {
+      // Ends the message (nothing outlives this push: a whole message in one
+      // view stays a zero-copy view), or large and dense enough to keep.
       this.addPart(data);
     } else {
-      this.appendOwned(data);
+      this.appendOwned(data, left);
     }
   }
 
@@ -280,23 +290,27 @@ export class Connection implements FrameHandler {
     else this.msgRest.push(data);
   }
 
-  /** Copy a view into the message's own buffer, growing it by doubling (capped at the limit). */
-  private appendOwned(data: Buffer): void {
-    const n = data.length;
-    let owned = this.msgOwned;
+  /**
+   * Copy a view that does not fit into a new owned buffer of twice the
+   * capacity (capped at the limit), with what was owned so far in front;
+   * `left` is what the current frame still has to come.
+   */
+  private appendOwned(data: Buffer, left: number): void {
+    const owned = this.msgOwned;
     const used = this.msgOwnedLength;
-    if (owned === null || used + n > owned.length) {
-      let capacity = owned === null ? OWNED_INITIAL : owned.length * 2;
-      if (capacity > this.maxPayloadLength) capacity = this.maxPayloadLength;
-      if (capacity < used + n) capacity = used + n;
-      // Its own ArrayBuffer, not a slice of Node's shared 8 KiB pool: the
-      // message may outlive this call, and it should pin exactly what it holds.
-      const grown = Buffer.allocUnsafeSlow(capacity);
-      if (owned !== null) owned.copy(grown, 0, 0, used);
-      owned = this.msgOwned = grown;
-    }
-    data.copy(owned, used);
-    this.msgOwnedLength = used + n;
+    const need = used + data.length;
+    let capacity = owned === null ? OWNED_INITIAL : owned.length * 2;
+    // The message ends with this frame, soon: room for exactly the rest of it.
+    if (this.frameFin && left <= RESERVE_AHEAD) capacity = need + left;
+    if (capacity > this.maxPayloadLength) capacity = this.maxPayloadLength;
+    if (capacity < need) capacity = need;
+    // Its own ArrayBuffer, not a slice of Node's shared 8 KiB pool: the
+    // message may outlive this call, and it should pin exactly what it holds.
+    const grown = Buffer.allocUnsafeSlow(capacity);
+    if (owned !== null) owned.copy(grown, 0, 0, used);
+    data.copy(grown, used);
+    this.msgOwned = grown;
+    this.msgOwnedLength = need;
   }
 
   /** The owned bytes so far become one part of the message. */

@@ -261,6 +261,16 @@ function retained(conn: Connection): number {
   return n;
 }
 
+/**
+ * The bound stated in lib/connection.ts: 2.25 x the payload received + 1 KiB,
+ * plus room reserved for the rest of a last frame (at most 64 KiB).
+ */
+function retentionBound(conn: Connection, received: number): number {
+  const c = conn as unknown as { frameFin: boolean; frameLeft?: number; msgOpcode: number };
+  const reserve = c.msgOpcode !== 0 && c.frameFin && c.frameLeft !== undefined ? Math.min(c.frameLeft, 64 * KiB) : 0;
+  return 2.25 * received + KiB + reserve;
+}
+
 /** 60 KiB of unsolicited pongs (125-byte payloads), the padding of the issue 13.2 attack. */
 const PONGS = Buffer.concat(Array.from({ length: 480 }, () => f(OpCode.PONG, Buffer.alloc(125, 0x70))));
 const KiB = 1024;
@@ -275,6 +285,8 @@ const assembly: Array<{ name: string; fragments: number[]; reads: (frames: Buffe
   { name: 'large, small, large, small fragments in 64 KiB reads', fragments: [70 * KiB, 3, 90 * KiB, 5], reads: (fr) => cut(Buffer.concat(fr), 64 * KiB) },
   { name: 'small fragments behind pongs, then a large one', fragments: [10, 20, 30, 100 * KiB, 7], reads: (fr) => fr.map((x) => Buffer.concat([PONGS, x])) },
   { name: '2 KiB fragments in 3-KiB reads', fragments: Array(40).fill(2 * KiB), reads: (fr) => cut(Buffer.concat(fr), 3 * KiB) },
+  { name: 'a 64 KiB frame straddling two reads', fragments: [64 * KiB], reads: (fr) => cut(Buffer.concat([PONGS, ...fr]), 64 * KiB) },
+  { name: 'a final 100 KiB fragment behind small ones and pongs', fragments: [1, 2, 100 * KiB], reads: (fr) => cut(Buffer.concat([PONGS, fr[0], PONGS, fr[1], PONGS, fr[2]]), 64 * KiB) },
   { name: 'fragments of 1..300 bytes in 1,000-byte reads', fragments: Array.from({ length: 300 }, (_, i) => i + 1), reads: (fr) => cut(Buffer.concat(fr), 1000) },
 ];
 
@@ -312,8 +324,7 @@ describe('Connection: message assembly across reads keeps little input alive (is
     let worst = -Infinity;
     for (const chunk of chunks) {
       conn.receiveData(chunk);
-      // Bound stated in lib/connection.ts: about 2.25 x the payload received + 1 KiB.
-      if (got.length === 0) worst = Math.max(worst, retained(conn) - (2.25 * received + KiB));
+      if (got.length === 0) worst = Math.max(worst, retained(conn) - retentionBound(conn, received));
     }
     expect(got).toHaveLength(1);
     expect(got[0].equals(payload)).toBe(true);
@@ -340,7 +351,7 @@ describe('Connection: message assembly across reads keeps little input alive (is
       const frame = Buffer.concat(encodeFrame(i === 0 ? OpCode.TEXT : OpCode.CONTINUATION, compressed.subarray(i, i + 1), last, i === 0, true));
       conn.receiveData(read(Buffer.concat([PONGS, frame])));
       received++;
-      if (!last) worst = Math.max(worst, retained(conn) - (2.25 * received + KiB));
+      if (!last) worst = Math.max(worst, retained(conn) - retentionBound(conn, received));
     }
     await waitUntil(() => got.length === 1);
     expect(got).toEqual([original.toString()]);
@@ -361,6 +372,27 @@ describe('Connection: message assembly across reads keeps little input alive (is
       expect(seen!.buffer).toBe(chunk.buffer);
       expect(seen!.length).toBe(size);
     }
+  });
+
+  test('a 64 KiB message straddling two reads is copied once, into a buffer of its exact size', () => {
+    let seen: Buffer | null = null;
+    const rec = new Recorder();
+    rec.onMessage = (data: Buffer) => {
+      seen = data;
+    };
+    const conn = new Connection(rec, { role: 'server', maxPayloadLength: 1 << 20, maxFragments: 1000, autoPong: true });
+    const payload = Buffer.alloc(64 * KiB, 5);
+    // The frame starts 10 KiB before the end of the first read: a small first view, then the rest.
+    const wire = Buffer.concat([Buffer.concat(Array.from({ length: 416 }, () => f(OpCode.PONG, Buffer.alloc(125)))), f(OpCode.BINARY, payload)]);
+    const [first, second] = cut(wire, 64 * KiB).map(read);
+    conn.receiveData(first);
+    const c = conn as unknown as { msgFirst: Buffer | null; msgOwned: Buffer | null };
+    expect(c.msgFirst).toBeNull();
+    const owned = c.msgOwned!;
+    expect(owned.length).toBe(64 * KiB); // room for the rest of the frame, reserved at once
+    conn.receiveData(second);
+    expect(seen!.equals(payload)).toBe(true);
+    expect(seen!.buffer).toBe(owned.buffer); // delivered as is: no join
   });
 
   test('a large frame keeps its 64 KiB reads as views until the message ends', () => {
