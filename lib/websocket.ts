@@ -87,7 +87,19 @@ enum PauseReason {
   INFLATE = 2,
   /** Our outgoing buffer is over maxBackpressure. */
   BACKPRESSURE = 4,
+  /** The connection failed and the peer kept sending: never cleared. */
+  FAILED = 8,
 }
+
+/**
+ * After the connection failed (RFC 6455 7.1.7), input is discarded: up to this
+ * many bytes are still read so that a conforming peer's close frame and FIN
+ * end the TCP connection cleanly; past it reading stops for good (issue 13.7:
+ * one peer made the server read and discard 18 GiB during closeTimeout).
+ */
+const FAILED_READ_LIMIT = 64 * 1024;
+/** A failed connection is dropped after min(closeTimeout, this) ms. */
+const FAILED_GRACE = 1000;
 
 /** Below this many bytes, a batch of frames is joined into one write. */
 const JOIN_LIMIT = 16 * 1024;
@@ -131,7 +143,8 @@ export class WebSocket<UserData = any> implements ConnectionHandler, Sweepable, 
   /** Why reading is paused: a bit per reason (PauseReason); 0 = reading. */
   private pauseReasons = 0;
   private rateWindowStart = 0;
-  private rateCount = 0;
+  /** Bytes read and discarded since the connection failed. */
+  private discarded = 0;
 
   /** @internal Use App or connect() to make one. */
   constructor(
@@ -155,6 +168,7 @@ export class WebSocket<UserData = any> implements ConnectionHandler, Sweepable, 
       maxPayloadLength: opts.maxPayloadLength,
       maxFragments: opts.maxFragments,
       autoPong: opts.autoPong,
+      frameLimit: opts.maxMessagesPerSecond,
     });
     // clock() now, not the sweeper's last tick: a deadline must never start in the past.
     this.lastActive = this.createdAt = clock();
@@ -509,19 +523,6 @@ export class WebSocket<UserData = any> implements ConnectionHandler, Sweepable, 
 
   /** @internal */
   onMessage(data: Buffer, isBinary: boolean): void {
-    const limit = this.opts.maxMessagesPerSecond;
-    if (limit > 0) {
-      const now = this.owner.sweeper.now;
-      if (now - this.rateWindowStart >= 1000) {
-        this.rateWindowStart = now;
-        this.rateCount = 0;
-      }
-      if (++this.rateCount > limit) {
-        // The docs' security advice: rate limiting against abuse (RFC 6455 7.4.1: 1008 policy violation).
-        this.conn.fail(CloseCode.POLICY_VIOLATION, 'Message rate limit exceeded');
-        return;
-      }
-    }
     if (this.owner.counters !== null) {
       this.owner.counters.messagesIn++;
       this.owner.counters.bytesIn += data.length;
@@ -592,7 +593,21 @@ export class WebSocket<UserData = any> implements ConnectionHandler, Sweepable, 
 
   /** @internal Bytes from the socket. */
   receive(chunk: Buffer): void {
+    if (this.conn.error !== null) {
+      // Failed: the parser is halted, these bytes are thrown away (RFC 6455 7.1.7).
+      this.discarded += chunk.length;
+      if (this.discarded > FAILED_READ_LIMIT) this.setPaused(PauseReason.FAILED, true);
+      return;
+    }
     this.receivedSinceTick = true;
+    if (this.opts.maxMessagesPerSecond > 0) {
+      // maxMessagesPerSecond counts frames (Connection.frameLimit) in 1-second windows.
+      const now = clock();
+      if (now - this.rateWindowStart >= 1000) {
+        this.rateWindowStart = now;
+        this.conn.resetFrameCount();
+      }
+    }
     this.corked++;
     try {
       this.conn.receiveData(chunk);
@@ -652,8 +667,11 @@ export class WebSocket<UserData = any> implements ConnectionHandler, Sweepable, 
     }
     const conn = this.conn;
     if (conn.closeSent || conn.closeReceived) {
-      // RFC 6455 7.1.1: don't wait for the peer forever.
-      if (now - this.closeStartedAt >= this.opts.closeTimeout) this.socket.destroy();
+      // RFC 6455 7.1.1: don't wait for the peer forever; a failed connection
+      // (7.1.7) only gets a short grace for our close frame to leave.
+      let wait = this.opts.closeTimeout;
+      if (conn.error !== null && wait > FAILED_GRACE) wait = FAILED_GRACE;
+      if (now - this.closeStartedAt >= wait) this.socket.destroy();
       return;
     }
     const opts = this.opts;
