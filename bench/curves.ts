@@ -78,14 +78,14 @@ export interface CurvesResult {
   notes: string[];
 }
 
-/** Points of the curves in full and quick mode. */
-export function curvePoints(quick: boolean, max: number, memConns?: number): { fanout: number[]; memory: number[]; rates: number[] } {
+/** Points of the curves in full and quick mode, up to `max` connections (always included). */
+export function curvePoints(quick: boolean, max: number): { fanout: number[]; memory: number[]; rates: number[] } {
   const upTo = (xs: number[]): number[] => [...new Set([...xs.filter((x) => x < max), max])].sort((a, b) => a - b);
   return quick
-    ? { fanout: upTo([100, 1000]), memory: upTo([1000, ...(memConns ? [memConns] : [])]), rates: [20_000, 100_000, 400_000, 1_000_000] }
+    ? { fanout: upTo([100, 1000]), memory: upTo([1000]), rates: [20_000, 100_000, 400_000, 1_000_000] }
     : {
         fanout: upTo([100, 1000, 10000]),
-        memory: upTo([1000, 5000, 10000, ...(memConns ? [memConns] : [])]),
+        memory: upTo([1000, 5000, 10000]),
         rates: [10_000, 50_000, 100_000, 200_000, 400_000, 700_000, 1_000_000, 1_500_000, 2_000_000, 3_000_000],
       };
 }

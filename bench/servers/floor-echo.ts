@@ -32,6 +32,14 @@ export function clientHeaderLength(b1: number): number {
 export class FloorEcho {
   /** A close frame went through: the caller ends the socket after writing. */
   closed = false;
+  /**
+   * Where the close frame starts in the last output (0 when it began in an
+   * earlier chunk), -1 when the last chunk carried none: a publisher's close
+   * is answered to it, the frames before it are still broadcast.
+   */
+  closeAt = -1;
+  /** A close frame has started (its payload may still be coming). */
+  private closing = false;
   /** Partial header carried to the next chunk. */
   private readonly head = Buffer.allocUnsafe(14);
   private headHave = 0;
@@ -53,6 +61,7 @@ export class FloorEcho {
     const dst = this.headHave > 0 ? Buffer.allocUnsafe(n + 10) : src;
     let i = 0;
     let o = 0;
+    this.closeAt = this.closing ? 0 : -1;
     while (i < n) {
       if (this.left > 0) {
         const take = n - i < this.left ? n - i : this.left;
@@ -118,6 +127,10 @@ export class FloorEcho {
     this.mpos = 0;
     this.left = len;
     this.opcode = b0 & 0x0f;
+    if (this.opcode === CLOSE && !this.closing) {
+      this.closing = true;
+      this.closeAt = o;
+    }
     dst[o] = b0;
     if (len < 126) {
       dst[o + 1] = len;

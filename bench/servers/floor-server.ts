@@ -77,11 +77,14 @@ function onData(this: Sock, chunk: Buffer): void {
     }
     case Mode.Pub: {
       const out = c.echo.push(chunk);
-      if (c.echo.closed) {
-        // The publisher's own close handshake is answered to it, not broadcast.
-        if (out.length > 0) this.write(out);
-        finish(c);
-      } else if (out.length > 0) for (const s of subscribers) s.write(out);
+      // The publisher's own close handshake is answered to it, not broadcast; frames before it still are.
+      const cut = c.echo.closeAt < 0 ? out.length : c.echo.closeAt;
+      if (cut > 0) {
+        const data = cut === out.length ? out : out.subarray(0, cut);
+        for (const s of subscribers) s.write(data);
+      }
+      if (cut < out.length) this.write(out.subarray(cut));
+      if (c.echo.closed) finish(c);
       return;
     }
     case Mode.Http:

@@ -141,6 +141,25 @@ describe('FloorEcho: masked client frames in, unmasked server frames out (RFC 64
     expect(run(cut, []).closed).toBe(closed);
   });
 
+  it.each([
+    // frames before the close, cut points, expected closeAt per push
+    ['data then close in one chunk', [[2, 10, true], [8, 2, true]], [], [16 - 4]],
+    ['close alone', [[8, 2, true]], [], [0]],
+    ['close header in one chunk, payload in the next', [[1, 3, true], [8, 2, true]], [9 + 6], [5, 0]],
+    ['no close', [[1, 3, true]], [], [-1]],
+  ] as Array<[string, Array<[number, number, boolean]>, number[], number[]]>)('closeAt: %s', (_name, frames, cuts, expected) => {
+    const { input } = build(frames, KEYS[0]);
+    const e = new FloorEcho();
+    const got: number[] = [];
+    let at = 0;
+    for (const cut of [...cuts, input.length]) {
+      e.push(Buffer.from(input.subarray(at, cut)));
+      got.push(e.closeAt);
+      at = cut;
+    }
+    expect(got).toEqual(expected);
+  });
+
   it('a header split across chunks yields nothing until it is complete, then the header and payload', () => {
     const { input, expected } = build([[2, 1024, true]], KEYS[0]);
     const e = new FloorEcho();
