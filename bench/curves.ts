@@ -7,7 +7,7 @@
  *   open-file limit allows;
  * - RSS per idle connection for 1,000, 5,000, 10,000 and that maximum (the
  *   floor column is the bare holder, bench/servers/bare-server.ts);
- * - handshakes/s while ramping to the maximum (every 1/20th of the way);
+ * - handshakes/s while ramping to the maximum (every 1/10th of the way);
  * - p50/p99 latency of 16 B echo against offered load (open loop, native
  *   generator only), each server's ladder ending at its first saturated point;
  * - a capacity note extrapolating per core and per GiB to 1M connections
@@ -290,8 +290,8 @@ export async function runCurves(gen: Generator, ctx: Context, o: CurveOptions): 
       for (let run = 0; run < o.runs; run++) {
         for (const k of rotate([...alive], run)) {
           try {
-            // 64 upgrades in flight; at the largest size the generator also times every 1/20th of the ramp.
-            const s = await measureIdle(gen, k, ctx, size, { connectConcurrency: 64, rampStep: size === largest ? Math.max(1, Math.floor(size / 20)) : undefined });
+            // 64 upgrades in flight; at the largest size the generator also times every 1/10th of the ramp.
+            const s = await measureIdle(gen, k, ctx, size, { connectConcurrency: 64, rampStep: size === largest ? Math.max(1, Math.floor(size / 10)) : undefined });
             log(`  run ${run + 1} ${NAMES[k].padEnd(8)} ${size} conns up in ${Math.round(s.connectMs)} ms: RSS ${fmt(s.rss)} B/conn, heap+external ${fmt(s.heap)} B/conn; server cpu ${Math.round(s.cpuMs)} ms`);
             if (!samples.has(k)) samples.set(k, []);
             samples.get(k)!.push(s);
@@ -352,7 +352,7 @@ export async function runCurves(gen: Generator, ctx: Context, o: CurveOptions): 
       '',
       curveTable('connections', mem.series, servers),
       '',
-      `Handshakes/s while opening ${largest.toLocaleString('en-US')} idle connections (64 upgrades in flight), per 1/20th of the ramp, median of ${o.runs} runs:`,
+      `Handshakes/s while opening ${largest.toLocaleString('en-US')} idle connections (64 upgrades in flight), per 1/10th of the ramp, median of ${o.runs} runs:`,
       '',
       curveTable('open connections', ramp.series, servers, (p) => fmt(p.y)),
     );
@@ -386,8 +386,9 @@ export async function runCurves(gen: Generator, ctx: Context, o: CurveOptions): 
               notes.push(`${NAMES[k]} failed at ${fmt(rate)} msg/s offered: ${(err as Error).message}`);
               break;
             }
-            // Saturated: the server answered less than 90% of what was offered, or the generator had to skip sends.
-            const saturated = r.msgPerSec < 0.9 * rate || (r.skipped ?? 0) > 0;
+            // Saturated: the server answered less than 90% of what was offered, its queue grew by more than
+            // 10% of the window's messages, or the generator had to skip sends (4,096 in flight on a connection).
+            const saturated = r.msgPerSec < 0.9 * rate || (r.backlogGrowth ?? 0) > 0.1 * rate * o.duration || (r.skipped ?? 0) > 0;
             const flags = [...(saturated ? ['saturated'] : []), ...r.flags];
             log(`  ${fmt(rate)} msg/s offered: ${fmt(r.msgPerSec)} answered; p50 ${r.latency?.p50} µs, p99 ${r.latency?.p99} µs${flags.length ? ' [' + flags.join(' ') + ']' : ''}`);
             if (r.latency !== undefined) {

@@ -111,6 +111,8 @@ export interface LoadResult {
   /** Rate mode: messages/s offered, and sends skipped because a connection had 4096 in flight. */
   offered?: number;
   skipped?: number;
+  /** Rate mode: messages in flight at the window's end less at its start (a growing queue: the server falls behind). */
+  backlogGrowth?: number;
   /** Server CPU over the run as a share of one core (set by the suite). */
   serverCpu?: number;
 }

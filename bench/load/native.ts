@@ -91,7 +91,7 @@ interface NativeJson {
   cpu: number[];
   latency_us: { count: number; mean?: number; p50?: number; p90?: number; p99?: number; p999?: number; p9999?: number; max?: number };
   per_conn: { n: number; min: number; max: number; mean: number; zero: number };
-  rate?: { offered: number; skipped: number };
+  rate?: { offered: number; skipped: number; backlog_start: number; backlog_end: number };
 }
 
 /** Turns the C program's result line into a LoadResult (exported for tests). */
@@ -134,6 +134,7 @@ export function toLoadResult(opts: LoadOptions, j: NativeJson): LoadResult {
   if (j.rate !== undefined) {
     r.offered = j.rate.offered;
     r.skipped = j.rate.skipped;
+    r.backlogGrowth = j.rate.backlog_end - j.rate.backlog_start;
   }
   return r;
 }

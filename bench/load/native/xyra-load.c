@@ -213,6 +213,8 @@ typedef struct worker {
   int running, counting;
   hist_t hist;
   uint64_t messages, handshakes, errors, skipped, scheduled, rr, plain;
+  /* rate mode: messages in flight when the window opened and closed (a growing queue means saturated) */
+  uint64_t backlog0, backlog1;
   uint64_t win_start, win_end;
   double cpu;
   char first_error[256];
@@ -714,6 +716,12 @@ static void connect_phase(worker_t *w) {
   w->connecting = 0;
 }
 
+static uint64_t in_flight(worker_t *w) {
+  uint64_t n = 0;
+  for (long i = 0; i < w->nconns; i++) n += w->conns[i].rcount;
+  return n;
+}
+
 static double thread_cpu_s(void) {
   struct rusage ru;
   getrusage(RUSAGE_THREAD, &ru);
@@ -748,6 +756,7 @@ static void run_phase(worker_t *w) {
     if (!w->counting && now >= t_count) {
       w->counting = 1;
       w->win_start = now;
+      w->backlog0 = in_flight(w);
       cpu0 = thread_cpu_s();
     }
     if (now >= t_end) break;
@@ -797,6 +806,7 @@ static void run_phase(worker_t *w) {
     if (w->nreopen > 0) reopen_churn(w);
   }
   w->win_end = now_ns();
+  w->backlog1 = in_flight(w);
   if (!w->counting) {
     w->win_start = w->win_end;
     cpu0 = thread_cpu_s();
@@ -975,7 +985,7 @@ static const char *first_error(void) {
 static void print_result(double connect_ms) {
   hist_t all = {calloc(HSIZE, sizeof(uint32_t)), 0, 0, 0};
   if (all.c == NULL) die("out of memory");
-  uint64_t messages = 0, handshakes = 0, errors = 0, skipped = 0;
+  uint64_t messages = 0, handshakes = 0, errors = 0, skipped = 0, backlog0 = 0, backlog1 = 0;
   double msg_rate = 0, hs_rate = 0, elapsed = 0;
   uint64_t cmin = UINT64_MAX, cmax = 0, zero = 0, ndata = 0;
   double csum = 0;
@@ -986,6 +996,8 @@ static void print_result(double connect_ms) {
     handshakes += w->handshakes;
     errors += w->errors;
     skipped += w->skipped;
+    backlog0 += w->backlog0;
+    backlog1 += w->backlog1;
     if (s > 0) {
       msg_rate += (double)w->messages / s;
       hs_rate += (double)w->handshakes / s;
@@ -1019,7 +1031,9 @@ static void print_result(double connect_ms) {
   print_percentiles(&all);
   printf(",\"per_conn\":{\"n\":%llu,\"min\":%llu,\"max\":%llu,\"mean\":%.1f,\"zero\":%llu}", (unsigned long long)ndata,
          (unsigned long long)(ndata ? cmin : 0), (unsigned long long)cmax, ndata ? csum / (double)ndata : 0.0, (unsigned long long)zero);
-  if (cfg.mode == M_RATE) printf(",\"rate\":{\"offered\":%.1f,\"skipped\":%llu}", cfg.rate, (unsigned long long)skipped);
+  if (cfg.mode == M_RATE)
+    printf(",\"rate\":{\"offered\":%.1f,\"skipped\":%llu,\"backlog_start\":%llu,\"backlog_end\":%llu}", cfg.rate, (unsigned long long)skipped,
+           (unsigned long long)backlog0, (unsigned long long)backlog1);
   printf("}\n");
   fflush(stdout);
 }
