@@ -17,6 +17,8 @@ let binary: string;
 let floor: ServerChild;
 let app: App;
 let xyraPort: number;
+/** Messages the /deflate route received. */
+let deflated = 0;
 let gen: NativeLoadGenerator;
 const unhandled: unknown[] = [];
 const onUnhandled = (e: unknown): void => void unhandled.push(e);
@@ -30,7 +32,14 @@ beforeAll(async () => {
   app = new App();
   app.websocket('/sub', { open: (ws) => void ws.subscribe('bench'), idleTimeout: 0 });
   app.websocket('/pub', { message: (_ws, msg, opcode) => void app.publish('bench', msg, false, opcode === 2), idleTimeout: 0 });
-  app.websocket('/deflate', { message: (ws, msg, opcode) => void ws.send(msg, opcode), idleTimeout: 0, compression: { threshold: 0 } });
+  app.websocket('/deflate', {
+    message: (ws, msg, opcode) => {
+      deflated++;
+      ws.send(msg, opcode);
+    },
+    idleTimeout: 0,
+    compression: { threshold: 0 },
+  });
   app.websocket('/*', { message: (ws, msg, opcode) => void ws.send(msg, opcode), idleTimeout: 0 });
   xyraPort = await app.listen(0, '127.0.0.1');
 }, 120_000);
@@ -182,6 +191,14 @@ describe('NativeLoadGenerator runs', () => {
     expect(now).toBe(before);
   }, 30_000);
 });
+
+it('idle with prime (bench:deflate memory): every connection made a compressed round trip before openIdle resolves', async () => {
+  deflated = 0;
+  await gen.openIdle({ url: `ws://127.0.0.1:${xyraPort}/deflate`, mode: 'idle', connections: 5, deflate: true, prime: true, payload: 'json', size: 1024 });
+  expect(deflated).toBe(5);
+  expect(app.getStats().connections).toBeGreaterThanOrEqual(5);
+  await gen.releaseIdle();
+}, 30_000);
 
 describe('NativeLoadGenerator failures are errors, not results', () => {
   it('a refused upgrade', async () => {
