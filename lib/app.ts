@@ -15,6 +15,7 @@ import { Router, splitUrl } from './router';
 import { Sweeper, clock, tickFor, type Sweepable } from './sweeper';
 import { attachSocket, type SocketEvents } from './socket-events';
 import { PubSub } from './pubsub-hub';
+import type { Bus } from './bus';
 import { HttpHandler, type HttpRouteHandler, type HttpOptions, resolveHttpOptions, type ResolvedHttpOptions } from './http';
 import { compileOriginPolicy, compileHostList, originAllowed, hostAllowed, type AllowedOrigins, type OriginPolicy, type HostList } from './origin-policy';
 import { parseExtensionHeader } from '../frame/extension-header';
@@ -95,6 +96,18 @@ export interface AppOptions extends HttpOptions {
   onError?(err: Error, ws: WebSocket | null): void;
   /** Pending-connection queue of the listening socket. Default 2048 (Node's is 511; the kernel caps it at somaxconn). */
   backlog?: number;
+  /**
+   * Cross-process pub/sub (README: Scale-out), e.g. `new RedisBus({ url })`
+   * from `xyra/redis`. Publishes go through the bus and are delivered when
+   * read back, so every process sees one order per topic.
+   */
+  bus?: Bus;
+  /**
+   * With a bus: deliver a publish to this process's subscribers at once and
+   * skip it when read back. Lower latency, but publishes from two processes
+   * to one topic may then be seen in different orders. Default false.
+   */
+  localFirst?: boolean;
 }
 
 interface Route {
@@ -144,7 +157,7 @@ export class App implements WebSocketOwner {
     this.handshakeTimeout = options.handshakeTimeout ?? 10_000;
     this.headLimits = { maxHeadBytes: options.maxHeadBytes ?? 16384, maxHeaders: options.maxHeaders ?? 100 };
     this.sweeper = new Sweeper(tickFor(this.handshakeTimeout));
-    this.hub = new PubSub(this);
+    this.hub = new PubSub(this, options.bus ?? null, options.localFirst ?? false);
     this.httpOptions = resolveHttpOptions(options);
     this.http = new HttpHandler(this.httpOptions, this.sweeper);
     this.http.onError = (err: Error) => this.reportError(null, err);
@@ -302,7 +315,13 @@ export class App implements WebSocketOwner {
     this.closing = new Promise<void>((resolve) => {
       const done = () => {
         this.sweeper.stop();
-        resolve();
+        const bus = this.hub.bus;
+        if (bus === null) return resolve();
+        // The bus's own connections go last: closing sockets publish no more.
+        bus.close().then(resolve, (err: Error) => {
+          this.reportError(null, err);
+          resolve();
+        });
       };
       const waitSockets = () => {
         if (this.sockets.size === 0 && this.sessions.size === 0) return done();
