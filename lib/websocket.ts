@@ -330,9 +330,11 @@ export class WebSocket<UserData = any> implements ConnectionHandler, Sweepable, 
       return false;
     }
     // Shedding output: take no more input from this peer until it reads.
+    // (Already shedding: the watch set up then still holds; one per episode.)
+    const watching = this.needDrain && (this.pauseReasons & PauseReason.BACKPRESSURE) !== 0;
     this.setPaused(PauseReason.BACKPRESSURE, true);
     this.needDrain = true;
-    this.watchDrain();
+    if (!watching) this.watchDrain();
     return false;
   }
 
@@ -376,7 +378,7 @@ export class WebSocket<UserData = any> implements ConnectionHandler, Sweepable, 
     const conn = this.conn;
     if (conn.pendingBytes > 0 || conn.output.length > 0) return;
     const socket = this.socket;
-    if (socket.writableNeedDrain || socket.writableLength === 0 || socket.destroyed) return;
+    if (socket.writableNeedDrain || socket.writableLength === 0 || socket.destroyed || socket.writableEnded) return;
     socket.write(EMPTY, this.drainCheck());
   }
 
@@ -726,7 +728,7 @@ export class WebSocket<UserData = any> implements ConnectionHandler, Sweepable, 
     if (hold === null || hold.bytes === 0) return;
     const out = hold.take();
     const socket = this.socket;
-    if (socket.destroyed) return;
+    if (socket.destroyed || socket.writableEnded) return;
     writeAll(socket, out, this.needDrain || (this.pauseReasons & PauseReason.BACKPRESSURE) !== 0 ? this.drainCheck() : undefined);
   }
 
@@ -734,7 +736,7 @@ export class WebSocket<UserData = any> implements ConnectionHandler, Sweepable, 
   sweep(now: number): void {
     if (this.finished) return;
     // Write callbacks and 'drain' normally tell us; this is the safety net.
-    this.checkDrain();
+    if (this.needDrain || (this.pauseReasons & PauseReason.BACKPRESSURE) !== 0) this.checkDrain();
     if (this.receivedSinceTick) {
       this.receivedSinceTick = false;
       this.lastActive = now;

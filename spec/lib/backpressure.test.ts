@@ -247,6 +247,32 @@ describe('the uWebSockets pump pattern: send until not SUCCESS, resume in drain'
   }, 40000);
 });
 
+test("the README's pump snippet: a 20 MiB download arrives whole", async () => {
+  const chunks = Array.from({ length: 320 }, (_, i) => tagged(i, 64 * KiB));
+  const sockets_ = new Map<WebSocket, number>();
+  // As in the README, with `next` kept per socket.
+  function pump(ws: WebSocket) {
+    let next = sockets_.get(ws) ?? 0;
+    while (next < chunks.length) {
+      const status = ws.send(chunks[next]);
+      if (status === SendStatus.DROPPED) break; // not sent: again in drain
+      next++;
+      if (status === SendStatus.BACKPRESSURE) break; // sent; wait for drain
+    }
+    sockets_.set(ws, next);
+  }
+  const app = new App();
+  apps.push(app);
+  app.websocket('/download', { open: pump, drain: pump });
+  const port = await app.listen(0, '127.0.0.1');
+  const client = await connect(`ws://127.0.0.1:${port}/download`);
+  sockets.push(client);
+  const got: number[] = [];
+  client.on('message', (m: string | Buffer) => got.push((m as Buffer).readUInt32BE(0)));
+  await waitFor(() => got.length === chunks.length, 30000, 'the whole download');
+  expect(got).toEqual(chunks.map((_, i) => i));
+}, 40000);
+
 describe('publish recipients', () => {
   test('each recipient: DROPPED only past the limit, `dropped` per message, then `drain`; the rest arrives in order', async () => {
     const LIMIT = 1 * MiB;
