@@ -92,7 +92,7 @@ enum PauseReason {
 /**
  * Below this many bytes, a batch of frames is joined into one write. Also the
  * batch a send may add to and still report SUCCESS (uWebSockets' cork buffer
- * is 16 KiB too): past it the batch is written at once and the kernel decides.
+ * is 16 KiB too).
  */
 const JOIN_LIMIT = 16 * 1024;
 
@@ -258,7 +258,7 @@ export class WebSocket<UserData = any> implements ConnectionHandler, Sweepable, 
    * Send a message. A string goes as text, binary data as binary, unless
    * `opcode` says otherwise (`OpCode.TEXT` / `OpCode.BINARY`, or a boolean
    * isBinary as in uWebSockets). `compress` overrides the deflate threshold.
-   * Returns SUCCESS (written to the kernel, or in this job's batch of at most
+   * Returns SUCCESS (taken by the kernel, or in this job's batch of at most
    * 16 KiB with nothing else waiting), BACKPRESSURE (accepted, bytes are
    * waiting; `drain` follows once the buffer is empty) or DROPPED (closing, or
    * bufferedAmount was already over maxBackpressure; `drain` follows in the
@@ -296,38 +296,42 @@ export class WebSocket<UserData = any> implements ConnectionHandler, Sweepable, 
 
   private sendMessage(opcode: OpCode, data: SendData, compress: boolean | undefined): SendStatus {
     const payload = toBuffer(data);
-    if (!this.admit()) return SendStatus.DROPPED;
+    const waiting = this.admit();
+    if (waiting < 0) return SendStatus.DROPPED;
     if (!this.conn.sendMessage(opcode, payload, compress)) return SendStatus.DROPPED;
     if (this.owner.counters !== null) {
       this.owner.counters.messagesOut++;
       this.owner.counters.bytesOut += payload.length;
     }
-    return this.settle();
+    return this.settle(waiting);
   }
 
   /** @internal Publish path: a frame encoded once for every recipient. */
   sendPrebuilt(frame: Buffer, payloadLength: number): SendStatus {
-    if (!this.admit()) return SendStatus.DROPPED;
+    const waiting = this.admit();
+    if (waiting < 0) return SendStatus.DROPPED;
     if (!this.conn.sendPrebuilt(frame)) return SendStatus.DROPPED;
     if (this.owner.counters !== null) {
       this.owner.counters.messagesOut++;
       this.owner.counters.bytesOut += payloadLength;
     }
-    return this.settle();
+    return this.settle(waiting);
   }
 
   /**
    * Backpressure policy, checked before a message is queued: a message is
    * accepted whole while bufferedAmount is at most maxBackpressure (as in
    * uWebSockets), so the buffer exceeds the limit by at most one message;
-   * past it the send is dropped and `drain` is owed.
+   * past it the send is dropped and `drain` is owed. Returns the bytes
+   * waiting before the message, or -1 when it is dropped.
    */
-  private admit(): boolean {
-    if (this.closed) return false;
-    if (this.bufferedAmount <= this.opts.maxBackpressure) return true;
+  private admit(): number {
+    if (this.closed) return -1;
+    const waiting = this.bufferedAmount;
+    if (waiting <= this.opts.maxBackpressure) return waiting;
     if (this.opts.closeOnBackpressureLimit) {
       this.closeWith(CloseCode.POLICY_VIOLATION, 'Backpressure limit exceeded');
-      return false;
+      return -1;
     }
     // Shedding output: take no more input from this peer until it reads.
     // (Already shedding: the watch set up then still holds; one per episode.)
@@ -335,25 +339,27 @@ export class WebSocket<UserData = any> implements ConnectionHandler, Sweepable, 
     this.setPaused(PauseReason.BACKPRESSURE, true);
     this.needDrain = true;
     if (!watching) this.watchDrain();
-    return false;
+    return -1;
   }
 
   /**
-   * The status of a message just queued. SUCCESS while the socket has nothing
-   * waiting and this job's batch is at most JOIN_LIMIT (it is written at the
-   * end of the job, as uWebSockets writes its cork buffer); past that the
-   * batch is written now and SUCCESS means the kernel took it all. Anything
-   * left waiting is BACKPRESSURE, and `drain` is owed.
+   * The status of a message just queued, `waiting` bytes behind others.
+   * SUCCESS while the socket has nothing waiting and this job's batch is at
+   * most JOIN_LIMIT (it is written at the end of the job, as uWebSockets
+   * writes its cork buffer). A larger message that found nothing waiting is
+   * written now, and SUCCESS means the kernel took it all. Anything else
+   * leaves bytes waiting: BACKPRESSURE, and `drain` is owed. (A batch past
+   * JOIN_LIMIT still leaves in one write at the end of the job.)
    */
-  private settle(): SendStatus {
+  private settle(waiting: number): SendStatus {
     const socket = this.socket;
     const hold = this.hold;
     if (socket.writableLength === 0 && (hold === null || hold.bytes === 0)) {
       const conn = this.conn;
       const batch = conn.pendingBytes;
       if (batch <= JOIN_LIMIT) return SendStatus.SUCCESS;
-      // Messages still being compressed cannot be written yet.
-      if (batch === conn.outputBytes) {
+      // Alone, and not waiting on compression: straight to the kernel.
+      if (waiting === 0 && batch === conn.outputBytes) {
         const owed = this.needDrain;
         // Arms the write's drain check, in case the kernel does not take it all.
         this.needDrain = true;
@@ -425,8 +431,9 @@ export class WebSocket<UserData = any> implements ConnectionHandler, Sweepable, 
   private fragment(opcode: OpCode, data: SendData, fin: boolean): SendStatus {
     const payload = toBuffer(data);
     if (this.closed) return SendStatus.DROPPED;
+    const waiting = this.bufferedAmount;
     if (!this.conn.sendFragment(opcode, payload, fin)) return SendStatus.DROPPED;
-    return this.settle();
+    return this.settle(waiting);
   }
 
   /** Send a ping (payload at most 125 bytes). */

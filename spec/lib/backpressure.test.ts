@@ -119,13 +119,14 @@ describe('send statuses', () => {
   }, 30000);
 
   test.each([
-    // name, messages in one job, size, cork
-    ['one small message', 1, 100, false],
-    ['100 x 100 B (one batch under 16 KiB)', 100, 100, false],
-    ['1000 x 100 B (batches written as they pass 16 KiB)', 1000, 100, false],
-    ['1000 x 100 B under cork', 1000, 100, true],
-    ['20 x 64 KiB', 20, 64 * KiB, false],
-  ])('to a reading client, %s: all SUCCESS, no drain owed, all delivered', async (_name, count, size, corked) => {
+    // name, messages in one job, size, cork, SUCCESS count (then BACKPRESSURE)
+    ['one small message', 1, 100, false, 1],
+    ['100 x 100 B: one batch under 16 KiB', 100, 100, false, 100],
+    ['1000 x 100 B: SUCCESS up to 16 KiB of frames (160 x 102 B)', 1000, 100, false, 160],
+    ['1000 x 100 B under cork', 1000, 100, true, 160],
+    ['20 x 64 KiB: each finds nothing waiting and goes to the kernel', 20, 64 * KiB, false, 20],
+    ['64 KiB after 100 B: waits behind the batch', 2, 100, false, 1],
+  ])('to a reading client, %s', async (name, count, size, corked, successes) => {
     let s!: WebSocket;
     let drains = 0;
     const { url } = await server({ open(ws: WebSocket) { s = ws; }, drain() { drains++; } });
@@ -136,15 +137,20 @@ describe('send statuses', () => {
     await waitFor(() => s !== undefined);
     const statuses: SendStatus[] = [];
     const run = () => {
-      for (let i = 0; i < count; i++) statuses.push(s.send(tagged(i, size)));
+      // The last row: a small message, then a large one.
+      for (let i = 0; i < count; i++) statuses.push(s.send(tagged(i, name.startsWith('64 KiB after') && i === 1 ? 64 * KiB : size)));
     };
     if (corked) s.cork(run);
     else run();
-    expect(statuses).toEqual(new Array(count).fill(SendStatus.SUCCESS));
-    s.send('end');
+    const expected = Array.from({ length: count }, (_, i) => (i < successes ? SendStatus.SUCCESS : SendStatus.BACKPRESSURE));
+    expect(statuses).toEqual(expected);
+    // One drain when BACKPRESSURE was returned, once the job's write is taken; a sentinel after it.
+    const owed = successes < count ? 1 : 0;
+    await waitFor(() => drains === owed, 10000, 'drain');
+    expect(s.send('end')).toBe(SendStatus.SUCCESS);
     await waitFor(() => got.length === count + 1, 10000, 'all messages');
     expect(got).toEqual([...Array.from({ length: count }, (_, i) => i), -1]);
-    expect(drains).toBe(0);
+    expect(drains).toBe(owed);
   });
 
   test("bufferedAmount counts this job's batch, then the socket's queue", async () => {
