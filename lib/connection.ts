@@ -484,7 +484,8 @@ export class Connection implements FrameHandler {
   sendMessage(opcode: number, data: Buffer, compress?: boolean): boolean {
     if (this.closeSent || this.readyState !== ReadyState.OPEN) return false;
     if (this.shouldCompress(data.length, compress)) {
-      const entry: PendingSend = { opcode, data: null, frame: null, compressed: true, ready: false };
+      // `data` is the input until the result replaces it, so pendingBytes (bufferedAmount) counts it meanwhile.
+      const entry: PendingSend = { opcode, data, frame: null, compressed: true, ready: false };
       this.outQueue().push(entry);
       this.deflate!.compress(data, (err, result) => {
         entry.ready = true;

@@ -14,6 +14,7 @@ import { UsageError } from '../frame/protocol-error';
 import { splitUrl } from './router';
 import { attachSocket, type SocketEvents } from './socket-events';
 import type { SubscribeOptions } from '../pubsub';
+import { OutputHold } from './output-hold';
 
 export { ReadyState, SendStatus };
 
@@ -29,7 +30,7 @@ export interface WebSocketBehavior<UserData = any> {
   open?(ws: WebSocket<UserData>): void;
   /** A whole message: text as a string, binary as a Buffer; opcode is OpCode.TEXT or OpCode.BINARY. */
   message?(ws: WebSocket<UserData>, message: string | Buffer, opcode: OpCode): void;
-  /** The outgoing buffer drained after a send reported backpressure. */
+  /** The outgoing buffer is empty again after a send returned BACKPRESSURE or DROPPED. */
   drain?(ws: WebSocket<UserData>): void;
   ping?(ws: WebSocket<UserData>, data: Buffer): void;
   pong?(ws: WebSocket<UserData>, data: Buffer): void;
@@ -101,7 +102,11 @@ const FAILED_READ_LIMIT = 64 * 1024;
 /** A failed connection is dropped after min(closeTimeout, this) ms. */
 const FAILED_GRACE = 1000;
 
-/** Below this many bytes, a batch of frames is joined into one write. */
+/**
+ * Below this many bytes, a batch of frames is joined into one write. Also the
+ * batch a send may add to and still report SUCCESS (uWebSockets' cork buffer
+ * is 16 KiB too).
+ */
 const JOIN_LIMIT = 16 * 1024;
 
 /**
@@ -142,6 +147,10 @@ export class WebSocket<UserData = any> implements ConnectionHandler, Sweepable, 
   private closeStartedAt = 0;
   /** Why reading is paused: a bit per reason (PauseReason); 0 = reading. */
   private pauseReasons = 0;
+  /** Output held back while the socket's write queue is full (slow reader); made on first need. */
+  private hold: OutputHold | null = null;
+  /** Write callback that checks for drain (bound once, on first need: no closure per write). */
+  private drainWatch: ((err?: Error | null) => void) | null = null;
   private rateWindowStart = 0;
   /** Bytes read and discarded since the connection failed. */
   private discarded = 0;
@@ -234,9 +243,14 @@ export class WebSocket<UserData = any> implements ConnectionHandler, Sweepable, 
     return this.conn.closeSent || this.conn.readyState !== ReadyState.OPEN;
   }
 
-  /** Bytes accepted by send() but not yet written to the kernel. */
+  /**
+   * Bytes accepted by send() but not yet written to the kernel: the socket's
+   * queue, output held for a slow reader, and this job's batch (including
+   * messages being compressed).
+   */
   get bufferedAmount(): number {
-    return this.socket.writableLength + this.conn.pendingBytes;
+    const hold = this.hold;
+    return this.socket.writableLength + this.conn.pendingBytes + (hold === null ? 0 : hold.bytes);
   }
 
   /** Same as `bufferedAmount` (uWebSockets' name). */
@@ -259,8 +273,11 @@ export class WebSocket<UserData = any> implements ConnectionHandler, Sweepable, 
    * Send a message. A string goes as text, binary data as binary, unless
    * `opcode` says otherwise (`OpCode.TEXT` / `OpCode.BINARY`, or a boolean
    * isBinary as in uWebSockets). `compress` overrides the deflate threshold.
-   * Returns SUCCESS, BACKPRESSURE (accepted, buffered) or DROPPED (closed or over
-   * maxBackpressure); never throws for a closed socket.
+   * Returns SUCCESS (taken by the kernel, or in this job's batch of at most
+   * 16 KiB with nothing else waiting), BACKPRESSURE (accepted, bytes are
+   * waiting; `drain` follows once the buffer is empty) or DROPPED (closing, or
+   * bufferedAmount was already over maxBackpressure; `drain` follows in the
+   * latter case). Never throws for a closed socket.
    */
   send(data: SendData, opcode?: OpCode | boolean, compress?: boolean): SendStatus {
     let binary: boolean;
@@ -294,43 +311,115 @@ export class WebSocket<UserData = any> implements ConnectionHandler, Sweepable, 
 
   private sendMessage(opcode: OpCode, data: SendData, compress: boolean | undefined): SendStatus {
     const payload = toBuffer(data);
-    const admitted = this.admit(payload.length);
-    if (admitted === SendStatus.DROPPED) return SendStatus.DROPPED;
+    const waiting = this.admit();
+    if (waiting < 0) return SendStatus.DROPPED;
     if (!this.conn.sendMessage(opcode, payload, compress)) return SendStatus.DROPPED;
     if (this.owner.counters !== null) {
       this.owner.counters.messagesOut++;
       this.owner.counters.bytesOut += payload.length;
     }
-    return admitted;
+    return this.settle(waiting);
   }
 
   /** @internal Publish path: a frame encoded once for every recipient. */
   sendPrebuilt(frame: Buffer, payloadLength: number): SendStatus {
-    const admitted = this.admit(frame.length);
-    if (admitted === SendStatus.DROPPED) return SendStatus.DROPPED;
+    const waiting = this.admit();
+    if (waiting < 0) return SendStatus.DROPPED;
     if (!this.conn.sendPrebuilt(frame)) return SendStatus.DROPPED;
     if (this.owner.counters !== null) {
       this.owner.counters.messagesOut++;
       this.owner.counters.bytesOut += payloadLength;
     }
-    return admitted;
+    return this.settle(waiting);
   }
 
-  /** Backpressure policy, checked before a message is queued. */
-  private admit(length: number): SendStatus {
-    if (this.closed) return SendStatus.DROPPED;
-    const buffered = this.socket.writableLength + this.conn.outputBytes;
-    if (buffered > 0 && buffered + length > this.opts.maxBackpressure) {
-      if (this.opts.closeOnBackpressureLimit) this.closeWith(CloseCode.POLICY_VIOLATION, 'Backpressure limit exceeded');
-      // Shedding output: take no more input from this peer until it reads.
-      else this.setPaused(PauseReason.BACKPRESSURE, true);
-      return SendStatus.DROPPED;
+  /**
+   * Backpressure policy, checked before a message is queued: a message is
+   * accepted whole while bufferedAmount is at most maxBackpressure (as in
+   * uWebSockets), so the buffer exceeds the limit by at most one message;
+   * past it the send is dropped and `drain` is owed. Returns the bytes
+   * waiting before the message, or -1 when it is dropped.
+   */
+  private admit(): number {
+    if (this.closed) return -1;
+    const waiting = this.bufferedAmount;
+    if (waiting <= this.opts.maxBackpressure) return waiting;
+    if (this.opts.closeOnBackpressureLimit) {
+      this.closeWith(CloseCode.POLICY_VIOLATION, 'Backpressure limit exceeded');
+      return -1;
     }
-    if (this.socket.writableLength > 0) {
-      this.needDrain = true;
-      return SendStatus.BACKPRESSURE;
+    // Shedding output: take no more input from this peer until it reads.
+    // (Already shedding: the watch set up then still holds; one per episode.)
+    const watching = this.needDrain && (this.pauseReasons & PauseReason.BACKPRESSURE) !== 0;
+    this.setPaused(PauseReason.BACKPRESSURE, true);
+    this.needDrain = true;
+    if (!watching) this.watchDrain();
+    return -1;
+  }
+
+  /**
+   * The status of a message just queued, `waiting` bytes behind others.
+   * SUCCESS while the socket has nothing waiting and this job's batch is at
+   * most JOIN_LIMIT (it is written at the end of the job, as uWebSockets
+   * writes its cork buffer). A larger message that found nothing waiting is
+   * written now, and SUCCESS means the kernel took it all. Anything else
+   * leaves bytes waiting: BACKPRESSURE, and `drain` is owed. (A batch past
+   * JOIN_LIMIT still leaves in one write at the end of the job.)
+   */
+  private settle(waiting: number): SendStatus {
+    const socket = this.socket;
+    const hold = this.hold;
+    if (socket.writableLength === 0 && (hold === null || hold.bytes === 0)) {
+      const conn = this.conn;
+      const batch = conn.pendingBytes;
+      if (batch <= JOIN_LIMIT) return SendStatus.SUCCESS;
+      // Alone, and not waiting on compression: straight to the kernel.
+      if (waiting === 0 && batch === conn.outputBytes) {
+        const owed = this.needDrain;
+        // Arms the write's drain check, in case the kernel does not take it all.
+        this.needDrain = true;
+        this.flush();
+        if (socket.writableLength === 0) {
+          this.needDrain = owed;
+          return SendStatus.SUCCESS;
+        }
+        return SendStatus.BACKPRESSURE;
+      }
     }
-    return SendStatus.SUCCESS;
+    this.needDrain = true;
+    return SendStatus.BACKPRESSURE;
+  }
+
+  /**
+   * Make sure the buffer emptying will be noticed (checkDrain): a batch still
+   * to flush arms its own write, a full socket queue emits 'drain'; otherwise
+   * an empty write carries the check behind what is queued.
+   */
+  private watchDrain(): void {
+    const conn = this.conn;
+    if (conn.pendingBytes > 0 || conn.output.length > 0) return;
+    const socket = this.socket;
+    if (socket.writableNeedDrain || socket.writableLength === 0 || socket.destroyed || socket.writableEnded) return;
+    socket.write(EMPTY, this.drainCheck());
+  }
+
+  private drainCheck(): (err?: Error | null) => void {
+    if (this.drainWatch === null) this.drainWatch = this.onWritten.bind(this);
+    return this.drainWatch;
+  }
+
+  private onWritten(err?: Error | null): void {
+    if (err == null) this.checkDrain();
+  }
+
+  /** The buffer may have emptied: resume reading if it is under the limit again, and fire an owed `drain`. */
+  private checkDrain(): void {
+    if (this.finished) return;
+    const buffered = this.bufferedAmount;
+    if ((this.pauseReasons & PauseReason.BACKPRESSURE) !== 0 && buffered <= this.opts.maxBackpressure) {
+      this.setPaused(PauseReason.BACKPRESSURE, false);
+    }
+    if (this.needDrain && buffered === 0) this.drained();
   }
 
   /**
@@ -350,13 +439,16 @@ export class WebSocket<UserData = any> implements ConnectionHandler, Sweepable, 
     return this.fragment(OpCode.CONTINUATION, data, true);
   }
 
+  /**
+   * Fragments are never dropped for backpressure (a missing fragment would
+   * corrupt the message): only when closing. Their status is as for send().
+   */
   private fragment(opcode: OpCode, data: SendData, fin: boolean): SendStatus {
     const payload = toBuffer(data);
     if (this.closed) return SendStatus.DROPPED;
-    const status = this.socket.writableLength > 0 ? SendStatus.BACKPRESSURE : SendStatus.SUCCESS;
-    if (status === SendStatus.BACKPRESSURE) this.needDrain = true;
+    const waiting = this.bufferedAmount;
     if (!this.conn.sendFragment(opcode, payload, fin)) return SendStatus.DROPPED;
-    return status;
+    return this.settle(waiting);
   }
 
   /** Send a ping (payload at most 125 bytes). */
@@ -636,30 +728,47 @@ export class WebSocket<UserData = any> implements ConnectionHandler, Sweepable, 
     const out = conn.takeOutput();
     const socket = this.socket;
     if (this.finished || socket.destroyed) return;
-    if (out.length === 1) {
-      socket.write(out[0]);
-    } else if (bytes <= JOIN_LIMIT) {
-      // Many small frames: one copy into one buffer beats a stream write per frame.
-      socket.write(joinChunks(out, bytes));
+    const hold = this.hold;
+    if ((hold !== null && hold.bytes > 0) || (socket.writableNeedDrain && socket.writableLength > 0)) {
+      // The socket's queue is full and 'drain' will come: keep this compactly
+      // until then rather than as one queue entry per write (issue 13.4).
+      (hold ?? (this.hold = new OutputHold())).add(out);
     } else {
-      socket.cork();
-      for (let i = 0; i < out.length; i++) socket.write(out[i]);
-      socket.uncork();
+      // Only a send that owes `drain`, or a paused reader, pays for a write callback.
+      const done = this.needDrain || (this.pauseReasons & PauseReason.BACKPRESSURE) !== 0 ? this.drainCheck() : undefined;
+      if (out.length === 1) {
+        socket.write(out[0], done);
+      } else if (bytes <= JOIN_LIMIT) {
+        // Many small frames: one copy into one buffer beats a stream write per frame.
+        socket.write(joinChunks(out, bytes), done);
+      } else {
+        writeAll(socket, out, done);
+      }
     }
     // A peer that sends but does not read (an echo client that never reads its
     // replies) must not grow our buffer without end: stop reading from it until
-    // the kernel takes our backlog ('drain'), so TCP flow control reaches it.
-    if (socket.writableLength > this.opts.maxBackpressure) this.setPaused(PauseReason.BACKPRESSURE, true);
+    // it takes our backlog, so TCP flow control reaches it.
+    if ((this.pauseReasons & PauseReason.BACKPRESSURE) === 0 && this.bufferedAmount > this.opts.maxBackpressure) {
+      this.setPaused(PauseReason.BACKPRESSURE, true);
+      this.watchDrain();
+    }
+  }
+
+  /** Hand the held output to the socket (its queue drained, or we are ending it). */
+  private release(): void {
+    const hold = this.hold;
+    if (hold === null || hold.bytes === 0) return;
+    const out = hold.take();
+    const socket = this.socket;
+    if (socket.destroyed || socket.writableEnded) return;
+    writeAll(socket, out, this.needDrain || (this.pauseReasons & PauseReason.BACKPRESSURE) !== 0 ? this.drainCheck() : undefined);
   }
 
   /** @internal Sweeper tick: idle timeout, automatic pings, close timeout, lifetime. */
   sweep(now: number): void {
     if (this.finished) return;
-    // 'drain' only fires after a write returned false; catch smaller backlogs here.
-    if (this.needDrain && this.socket.writableLength === 0) this.drained();
-    if ((this.pauseReasons & PauseReason.BACKPRESSURE) !== 0 && this.socket.writableLength < this.socket.writableHighWaterMark) {
-      this.setPaused(PauseReason.BACKPRESSURE, false);
-    }
+    // Write callbacks and 'drain' normally tell us; this is the safety net.
+    if (this.needDrain || (this.pauseReasons & PauseReason.BACKPRESSURE) !== 0) this.checkDrain();
     if (this.receivedSinceTick) {
       this.receivedSinceTick = false;
       this.lastActive = now;
@@ -778,6 +887,7 @@ export class WebSocket<UserData = any> implements ConnectionHandler, Sweepable, 
       reason = '';
     }
     conn.destroy();
+    this.hold = null;
     this.owner.sweeper.delete(this);
     try {
       this.owner.hub?.unsubscribeAll(this as WebSocket);
@@ -806,7 +916,10 @@ export class WebSocket<UserData = any> implements ConnectionHandler, Sweepable, 
    * error object (with a stack trace) that nobody reads, per connection.
    */
   private endSocket(): void {
-    if (!this.socket.writableEnded) this.socket.end();
+    if (this.socket.writableEnded) return;
+    // Held output goes before the FIN (RFC 6455 7.1.1: the close frame is in it).
+    this.release();
+    this.socket.end();
   }
 
   /** @internal SocketEvents: bytes from the peer. */
@@ -833,11 +946,21 @@ export class WebSocket<UserData = any> implements ConnectionHandler, Sweepable, 
     if (this.listeners !== null && this.listeners.has('error')) this.emit('error', err);
   }
 
-  /** @internal SocketEvents */
+  /** @internal SocketEvents: the socket's queue is empty; give it what we held. */
   socketDrain(): void {
-    if ((this.pauseReasons & PauseReason.BACKPRESSURE) !== 0) this.setPaused(PauseReason.BACKPRESSURE, false);
-    this.drained();
+    this.release();
+    this.checkDrain();
   }
+}
+
+/** Write several Buffers as one vectored write; `done` (if any) runs after the last. */
+function writeAll(socket: Socket, out: Buffer[], done: ((err?: Error | null) => void) | undefined): void {
+  if (out.length === 0) return;
+  socket.cork();
+  const last = out.length - 1;
+  for (let i = 0; i < last; i++) socket.write(out[i]);
+  socket.write(out[last], done);
+  socket.uncork();
 }
 
 /** Normalise send() input to a Buffer without copying binary data. */
