@@ -148,11 +148,8 @@ function onSubscriptionChange(owner: HubOwner, ws: WebSocket, topic: string, new
   const route = owner.routeOf(ws);
   const cb = route?.behavior.subscription;
   if (cb === undefined) return;
-  try {
-    cb(ws, topic, newCount, oldCount);
-  } catch (err) {
-    owner.reportError(ws, err instanceof Error ? err : new Error(String(err)));
-  }
+  // The same treatment as every other callback: a throw or rejection closes this socket with 1011 and is reported.
+  ws.callHandler(cb as (...args: unknown[]) => unknown, ws, topic, newCount, oldCount);
 }
 
 /** Build an unmasked frame as one Buffer (server role: shareable by every recipient). */

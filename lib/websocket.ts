@@ -2,7 +2,8 @@
  * A WebSocket over a `node:net` / `node:tls` socket, both roles. Binds the
  * sans-I/O Connection to the socket: reads feed the parser, output is written
  * in batches, timers come from a shared Sweeper, and user callbacks are
- * isolated (a throwing handler closes its connection with 1011, nothing else).
+ * isolated (a throwing or rejecting handler closes its connection with 1011,
+ * nothing else).
  */
 import type { Socket } from 'node:net';
 import { Connection, ReadyState, SendStatus, joinChunks, type ConnectionHandler } from './connection';
@@ -15,6 +16,7 @@ import { splitUrl } from './router';
 import { attachSocket, type SocketEvents } from './socket-events';
 import type { SubscribeOptions } from '../pubsub';
 import { OutputHold } from './output-hold';
+import { HeldMessages } from './held-messages';
 
 export { ReadyState, SendStatus };
 
@@ -23,7 +25,12 @@ export type SendData = string | Buffer | ArrayBuffer | ArrayBufferView;
 
 /**
  * Event callbacks for one route (server) or one client. Every callback is
- * optional; exceptions thrown from them close only their own connection (1011).
+ * optional and may be async. A callback that throws, or returns a promise
+ * that rejects, closes only its own connection (1011) and is reported to
+ * `error` and the owner's `onError`; a rejection after the close is still
+ * reported, never left unhandled. (The return types say `void`, which an
+ * `async` function satisfies; `void | Promise<void>` would refuse existing
+ * arrow callbacks such as `(ws, code) => codes.push(code)`.)
  */
 export interface WebSocketBehavior<UserData = any> {
   /** The connection is open and may send. */
@@ -40,7 +47,10 @@ export interface WebSocketBehavior<UserData = any> {
   dropped?(ws: WebSocket<UserData>, message: string | Buffer): void;
   /** A subscriber count changed (presence). */
   subscription?(ws: WebSocket<UserData>, topic: string, newCount: number, oldCount: number): void;
-  /** A handler threw or the socket failed; informational. */
+  /**
+   * Another callback or listener threw or rejected; informational. A failure
+   * of `error` itself goes to the owner's `onError` only (no loop).
+   */
   error?(ws: WebSocket<UserData>, error: Error): void;
 }
 
@@ -66,7 +76,9 @@ export interface WebSocketOwner {
   counters: { messagesIn: number; messagesOut: number; bytesIn: number; bytesOut: number } | null;
 }
 
-type Listener = (...args: any[]) => void;
+type Listener = (...args: any[]) => unknown;
+/** Any user callback, called through WebSocket.callHandler. */
+type Handler = (a?: any, b?: any, c?: any, d?: any) => unknown;
 
 
 // Connections with output waiting, written at the end of the current job.
@@ -90,6 +102,56 @@ enum PauseReason {
   BACKPRESSURE = 4,
   /** The connection failed and the peer kept sending: never cleared. */
   FAILED = 8,
+  /** Client: messages held for a listener not attached yet reached maxPayloadLength bytes. */
+  HOLD = 16,
+}
+
+/**
+ * Per-socket state most sockets never need, made on first use so an idle
+ * server socket pays one null field for it.
+ */
+class Extras {
+  /** Catches a handler's rejected promise: one bound function per socket, not one per call. */
+  onRejected: ((err: unknown) => void) | null = null;
+  /** Client role without a `message` callback: messages held until a listener exists. */
+  held: HeldMessages | null = null;
+}
+
+/** Result of getpeername, reused: the socket's own getter caches an object per socket. */
+const peer: { address?: string; port?: number } = {};
+/** Last address seen: connections from one host share one string. */
+let lastAddress = '';
+
+/** The peer's address and port, read once into `peer`. */
+function readPeer(socket: Socket): void {
+  peer.address = undefined;
+  peer.port = undefined;
+  // Node's socket.remoteAddress keeps a { address, family, port } object on
+  // the socket for its lifetime (~100 bytes per idle connection); the handle's
+  // getpeername fills ours instead. TLS handles proxy it to the TCP handle.
+  const handle = (socket as unknown as { _handle?: { getpeername?(out: object): number } | null })._handle;
+  if (handle == null || typeof handle.getpeername !== 'function' || handle.getpeername(peer) !== 0) {
+    peer.address = socket.remoteAddress;
+    peer.port = socket.remotePort;
+  }
+  const address = peer.address ?? '';
+  if (address === lastAddress) peer.address = lastAddress;
+  else lastAddress = address;
+}
+
+/** A callback's result: a thenable gets a rejection handler, anything else is ignored. */
+function isThenable(r: unknown): r is PromiseLike<unknown> {
+  return typeof (r as PromiseLike<unknown> | null | undefined)?.then === 'function';
+}
+
+/** Rejection of a handler's promise (`this` is the socket, bound once per socket). */
+function onHandlerRejected(this: WebSocket, err: unknown): void {
+  this.handlerError(err);
+}
+
+/** Rejection of the `error` callback's own promise: reported, never looped back. */
+function onErrorHookRejected(this: WebSocket, err: unknown): void {
+  this.reportOnly(err);
 }
 
 /**
@@ -123,6 +185,13 @@ export class WebSocket<UserData = any> implements ConnectionHandler, Sweepable, 
   private parsedQuery: Record<string, string> | null = null;
   /** Request path of the upgrade (server) or of the URL (client). */
   readonly url: string;
+  /**
+   * The peer's IP address, read once when the connection opened and kept, so
+   * it is still there in `close` ('' if the peer was already gone).
+   */
+  readonly remoteAddress: string;
+  /** The peer's port, read with remoteAddress (0 if unknown). */
+  readonly remotePort: number;
   /** The subprotocol agreed in the handshake, or ''. */
   readonly protocol: string;
   /** The Sec-WebSocket-Extensions value agreed, or ''. */
@@ -154,6 +223,8 @@ export class WebSocket<UserData = any> implements ConnectionHandler, Sweepable, 
   private rateWindowStart = 0;
   /** Bytes read and discarded since the connection failed. */
   private discarded = 0;
+  /** Rarely needed state (held client messages, rejection handler), or null. */
+  private extras: Extras | null = null;
 
   /** @internal Use App or connect() to make one. */
   constructor(
@@ -172,6 +243,13 @@ export class WebSocket<UserData = any> implements ConnectionHandler, Sweepable, 
     this.protocol = info.protocol;
     this.extensions = info.extensions;
     this.data = info.data;
+    readPeer(socket);
+    this.remoteAddress = peer.address ?? '';
+    this.remotePort = peer.port ?? 0;
+    // A client's first messages may arrive before `await connect()` lets the
+    // caller attach a listener: hold them (issue 12.3). A `message` callback
+    // in the options receives them directly, as before.
+    if (role === 'client' && behavior.message === undefined) this.getExtras().held = new HeldMessages();
     this.conn = new Connection(this, {
       role,
       maxPayloadLength: opts.maxPayloadLength,
@@ -211,21 +289,6 @@ export class WebSocket<UserData = any> implements ConnectionHandler, Sweepable, 
   }
 
   // ------------------------------------------------------------ state
-
-  /**
-   * The peer's IP address. Read from the socket on first use and kept (Node
-   * caches it too); read it while the connection is open, e.g. in `open`:
-   * after the socket is gone the operating system no longer knows it. Lazy
-   * because an address object per idle connection costs ~100 bytes.
-   */
-  get remoteAddress(): string {
-    return this.socket.remoteAddress ?? '';
-  }
-
-  /** The peer's port; see remoteAddress. */
-  get remotePort(): number {
-    return this.socket.remotePort ?? 0;
-  }
 
   /** Parsed query string of the upgrade request (server) or URL (client); parsed on first use. */
   get query(): Record<string, string> {
@@ -508,6 +571,11 @@ export class WebSocket<UserData = any> implements ConnectionHandler, Sweepable, 
     this.setPaused(PauseReason.USER, false);
   }
 
+  /** @internal Start reading after connect() kept the socket paused, unless a reason to pause holds now. */
+  resumeReading(): void {
+    if (this.pauseReasons === 0 && !this.finished) this.socket.resume();
+  }
+
   /** Reading stops while any reason holds, and resumes when none does. */
   private setPaused(reason: PauseReason, on: boolean): void {
     const before = this.pauseReasons;
@@ -565,7 +633,11 @@ export class WebSocket<UserData = any> implements ConnectionHandler, Sweepable, 
 
   /**
    * Listen for 'open', 'message' (data, opcode), 'close' (code, reason), 'ping',
-   * 'pong', 'drain', 'error'. Behaviour callbacks run first.
+   * 'pong', 'drain', 'error' (a socket error, or a handler that threw or
+   * rejected). Behaviour callbacks run first. Listeners may be async; a throw
+   * or rejection is handled as for behaviour callbacks (1011, reported).
+   * Client: messages that arrived while no 'message' listener existed are
+   * delivered to the first one attached, in order (see README, Client).
    */
   on(event: 'message', fn: (message: string | Buffer, opcode: OpCode) => void): this;
   on(event: 'close', fn: (code: number, reason: string) => void): this;
@@ -577,6 +649,7 @@ export class WebSocket<UserData = any> implements ConnectionHandler, Sweepable, 
     const list = this.listeners.get(event);
     if (list === undefined) this.listeners.set(event, [fn]);
     else list.push(fn);
+    if (event === 'message') this.heldListenerAdded();
     return this;
   }
 
@@ -594,7 +667,8 @@ export class WebSocket<UserData = any> implements ConnectionHandler, Sweepable, 
   once(event: string, fn: Listener): this {
     const wrapper: Listener = (...args) => {
       this.off(event, wrapper);
-      fn(...args);
+      // Returned, so an async listener's rejection is caught like any other.
+      return fn(...args);
     };
     return this.on(event as 'open', wrapper);
   }
@@ -602,13 +676,43 @@ export class WebSocket<UserData = any> implements ConnectionHandler, Sweepable, 
   private emit(event: string, a?: unknown, b?: unknown): void {
     const list = this.listeners?.get(event);
     if (list === undefined) return;
-    for (const fn of list.slice()) {
-      try {
-        fn(a, b);
-      } catch (err) {
-        this.handlerError(err);
-      }
+    for (const fn of list.slice()) this.callHandler(fn as Handler, a, b);
+  }
+
+  /**
+   * @internal The one way user code is called (behaviour callbacks, on()
+   * listeners, the hub's `subscription`). A throw, or a returned thenable that
+   * rejects, is a handler failure (handlerError). Synchronous handlers pay
+   * one typeof test on the result; a rejection handler is attached only to
+   * thenables, and it is one function bound per socket on first need, not a
+   * closure per call.
+   */
+  callHandler(fn: Handler, a?: unknown, b?: unknown, c?: unknown, d?: unknown): void {
+    let r: unknown;
+    try {
+      r = fn(a, b, c, d);
+    } catch (err) {
+      this.handlerError(err);
+      return;
     }
+    if (isThenable(r)) this.watch(r);
+  }
+
+  /** Report the thenable's rejection, whenever it comes (even after close). */
+  private watch(r: PromiseLike<unknown>): void {
+    const extras = this.getExtras();
+    if (extras.onRejected === null) extras.onRejected = onHandlerRejected.bind(this as WebSocket);
+    try {
+      r.then(undefined, extras.onRejected);
+    } catch (err) {
+      // A thenable whose then() throws is a failed handler too.
+      this.handlerError(err);
+    }
+  }
+
+  private getExtras(): Extras {
+    if (this.extras === null) this.extras = new Extras();
+    return this.extras;
   }
 
   // ------------------------------------------------------------ ConnectionHandler
@@ -622,12 +726,10 @@ export class WebSocket<UserData = any> implements ConnectionHandler, Sweepable, 
     const message = isBinary ? data : data.toString('utf8');
     const opcode = isBinary ? OpCode.BINARY : OpCode.TEXT;
     const cb = this.behavior.message;
-    if (cb !== undefined) {
-      try {
-        cb(this, message, opcode);
-      } catch (err) {
-        this.handlerError(err);
-      }
+    if (cb !== undefined) this.callHandler(cb, this, message, opcode);
+    else if (this.extras !== null && this.extras.held !== null && this.mustHold(this.extras.held)) {
+      this.holdMessage(this.extras.held, message, opcode, data.length);
+      return;
     }
     if (this.listeners !== null) this.emit('message', message, opcode);
   }
@@ -635,13 +737,7 @@ export class WebSocket<UserData = any> implements ConnectionHandler, Sweepable, 
   /** @internal */
   onPing(payload: Buffer): void {
     const cb = this.behavior.ping;
-    if (cb !== undefined) {
-      try {
-        cb(this, payload);
-      } catch (err) {
-        this.handlerError(err);
-      }
-    }
+    if (cb !== undefined) this.callHandler(cb, this, payload);
     if (this.listeners !== null) this.emit('ping', payload);
   }
 
@@ -649,13 +745,7 @@ export class WebSocket<UserData = any> implements ConnectionHandler, Sweepable, 
   onPong(payload: Buffer): void {
     this.pingOutstanding = false;
     const cb = this.behavior.pong;
-    if (cb !== undefined) {
-      try {
-        cb(this, payload);
-      } catch (err) {
-        this.handlerError(err);
-      }
-    }
+    if (cb !== undefined) this.callHandler(cb, this, payload);
     if (this.listeners !== null) this.emit('pong', payload);
   }
 
@@ -766,7 +856,12 @@ export class WebSocket<UserData = any> implements ConnectionHandler, Sweepable, 
 
   /** @internal Sweeper tick: idle timeout, automatic pings, close timeout, lifetime. */
   sweep(now: number): void {
-    if (this.finished) return;
+    if (this.finished) {
+      // A close held behind messages nobody took: deliver it after closeTimeout (the messages go).
+      const held = this.extras?.held;
+      if (held != null && held.closeHeld && now - held.closeSince >= this.opts.closeTimeout) this.releaseClose(held);
+      return;
+    }
     // Write callbacks and 'drain' normally tell us; this is the safety net.
     if (this.needDrain || (this.pauseReasons & PauseReason.BACKPRESSURE) !== 0) this.checkDrain();
     if (this.receivedSinceTick) {
@@ -811,36 +906,51 @@ export class WebSocket<UserData = any> implements ConnectionHandler, Sweepable, 
     }
   }
 
-  private handlerError(err: unknown): void {
+  /**
+   * @internal A handler threw or rejected: tell the owner (`onError`), the
+   * `error` callback and 'error' listeners, and end only this connection
+   * (RFC 6455 7.4.1: 1011) if it is still open. Never throws: it also runs as
+   * a promise's rejection handler, where a throw would be unhandled.
+   */
+  handlerError(err: unknown): void {
     const error = err instanceof Error ? err : new Error(String(err));
-    try {
-      this.owner.reportError(this as WebSocket, error);
-    } catch {
-      // The error hook itself failed; nothing more to tell.
-    }
+    this.reportOnly(error);
+    // Failures of the error hooks themselves are only reported (no loop).
     const cb = this.behavior.error;
-    if (cb !== undefined) {
+    if (cb !== undefined) this.callErrorHook(cb, this, error);
+    const list = this.listeners?.get('error');
+    if (list !== undefined) for (const fn of list.slice()) this.callErrorHook(fn as Handler, error);
+    if (!this.conn.closeSent && this.conn.readyState === ReadyState.OPEN) {
       try {
-        cb(this, error);
-      } catch {
-        // ignore
+        this.conn.fail(CloseCode.INTERNAL_ERROR, 'Internal error');
+      } catch (e) {
+        this.reportOnly(e);
       }
     }
-    // A handler failure ends only this connection (RFC 6455 7.4.1: 1011).
-    if (!this.conn.closeSent && this.conn.readyState === ReadyState.OPEN) {
-      this.conn.fail(CloseCode.INTERNAL_ERROR, 'Internal error');
+  }
+
+  /** Call `error` or an 'error' listener: its own failure is reported, not handled again. */
+  private callErrorHook(fn: Handler, a: unknown, b?: unknown): void {
+    try {
+      const r = fn(a, b);
+      if (isThenable(r)) r.then(undefined, onErrorHookRejected.bind(this as WebSocket));
+    } catch (err) {
+      this.reportOnly(err);
+    }
+  }
+
+  /** @internal Tell the owner (App onError / client onError) only. */
+  reportOnly(err: unknown): void {
+    try {
+      this.owner.reportError(this as WebSocket, err instanceof Error ? err : new Error(String(err)));
+    } catch {
+      // The error hook itself failed; nothing more to tell.
     }
   }
 
   private callOpen(): void {
     const cb = this.behavior.open;
-    if (cb !== undefined) {
-      try {
-        cb(this);
-      } catch (err) {
-        this.handlerError(err);
-      }
-    }
+    if (cb !== undefined) this.callHandler(cb, this);
     if (this.listeners !== null) this.emit('open');
   }
 
@@ -849,11 +959,7 @@ export class WebSocket<UserData = any> implements ConnectionHandler, Sweepable, 
     const cb = this.behavior.dropped;
     if (cb === undefined) return;
     const m = typeof message === 'string' || Buffer.isBuffer(message) ? message : toBuffer(message);
-    try {
-      cb(this, m);
-    } catch (err) {
-      this.handlerError(err);
-    }
+    this.callHandler(cb, this, m);
   }
 
   /** @internal the socket emitted 'drain'. */
@@ -861,13 +967,7 @@ export class WebSocket<UserData = any> implements ConnectionHandler, Sweepable, 
     if (!this.needDrain || this.finished) return;
     this.needDrain = false;
     const cb = this.behavior.drain;
-    if (cb !== undefined) {
-      try {
-        cb(this);
-      } catch (err) {
-        this.handlerError(err);
-      }
-    }
+    if (cb !== undefined) this.callHandler(cb, this);
     if (this.listeners !== null) this.emit('drain');
   }
 
@@ -888,7 +988,11 @@ export class WebSocket<UserData = any> implements ConnectionHandler, Sweepable, 
     }
     conn.destroy();
     this.hold = null;
-    this.owner.sweeper.delete(this);
+    const held = this.extras?.held ?? null;
+    // A client's held messages come before its close; the sweeper stays on it
+    // until they are taken (or closeTimeout passes, see sweep).
+    const holdClose = held !== null && held.count > 0 && this.openDelivered;
+    if (!holdClose) this.owner.sweeper.delete(this);
     try {
       this.owner.hub?.unsubscribeAll(this as WebSocket);
     } catch {
@@ -896,19 +1000,73 @@ export class WebSocket<UserData = any> implements ConnectionHandler, Sweepable, 
     }
     this.owner.removeSocket(this as WebSocket);
     if (!this.openDelivered) return;
-    const cb = this.behavior.close;
-    if (cb !== undefined) {
-      try {
-        cb(this, code, reason);
-      } catch (err) {
-        try {
-          this.owner.reportError(this as WebSocket, err instanceof Error ? err : new Error(String(err)));
-        } catch {
-          // ignore
-        }
-      }
+    if (holdClose) {
+      held.closeHeld = true;
+      held.closeCode = code;
+      held.closeReason = reason;
+      held.closeSince = clock();
+      return;
     }
+    this.deliverClose(code, reason);
+  }
+
+  private deliverClose(code: number, reason: string): void {
+    const cb = this.behavior.close;
+    if (cb !== undefined) this.callHandler(cb, this, code, reason);
     if (this.listeners !== null) this.emit('close', code, reason);
+  }
+
+  // ------------------------------------------------------------ held client messages
+
+  /** Hold while nobody listens, and behind messages already held (order). */
+  private mustHold(held: HeldMessages): boolean {
+    return held.count > 0 || !this.hasMessageListener();
+  }
+
+  private hasMessageListener(): boolean {
+    const list = this.listeners?.get('message');
+    return list !== undefined && list.length > 0;
+  }
+
+  private holdMessage(held: HeldMessages, message: string | Buffer, opcode: OpCode, size: number): void {
+    held.push(message, opcode, size);
+    // Bounded: past maxPayloadLength bytes stop reading (TCP flow control), never drop.
+    if (held.bytes >= this.opts.maxPayloadLength) this.setPaused(PauseReason.HOLD, true);
+    if (!held.scheduled && this.hasMessageListener()) this.scheduleHeld(held);
+  }
+
+  /** A 'message' listener was attached: deliver what is held, after the caller's synchronous code. */
+  private heldListenerAdded(): void {
+    const held = this.extras?.held;
+    if (held != null && !held.scheduled && (held.count > 0 || held.closeHeld)) this.scheduleHeld(held);
+  }
+
+  private scheduleHeld(held: HeldMessages): void {
+    held.scheduled = true;
+    // nextTick, not now: listeners attached right after this one (say 'close')
+    // are in place before anything is delivered.
+    process.nextTick(deliverHeld, this);
+  }
+
+  /** @internal Deliver held messages while a listener exists, then a held close. */
+  deliverHeld(): void {
+    const held = this.extras?.held;
+    if (held == null) return;
+    held.scheduled = false;
+    // Stops early when a once() listener took one and none is left: the rest stay held.
+    while (held.count > 0 && this.hasMessageListener()) {
+      const message = held.shift();
+      this.emit('message', message, held.takenOpcode);
+    }
+    if (held.bytes < this.opts.maxPayloadLength) this.setPaused(PauseReason.HOLD, false);
+    if (held.count === 0 && held.closeHeld) this.releaseClose(held);
+  }
+
+  private releaseClose(held: HeldMessages): void {
+    held.closeHeld = false;
+    held.clear();
+    this.owner.sweeper.delete(this);
+    this.deliverClose(held.closeCode, held.closeReason);
   }
 
   /**
@@ -943,7 +1101,9 @@ export class WebSocket<UserData = any> implements ConnectionHandler, Sweepable, 
 
   /** @internal SocketEvents: ECONNRESET and friends; 'close' follows and reports 1006. */
   socketError(err: Error): void {
-    if (this.listeners !== null && this.listeners.has('error')) this.emit('error', err);
+    const list = this.listeners?.get('error');
+    // An 'error' listener that fails is reported, not fed back to 'error' (no loop).
+    if (list !== undefined) for (const fn of list.slice()) this.callErrorHook(fn as Handler, err);
   }
 
   /** @internal SocketEvents: the socket's queue is empty; give it what we held. */
@@ -961,6 +1121,10 @@ function writeAll(socket: Socket, out: Buffer[], done: ((err?: Error | null) => 
   for (let i = 0; i < last; i++) socket.write(out[i]);
   socket.write(out[last], done);
   socket.uncork();
+}
+
+function deliverHeld(ws: WebSocket): void {
+  ws.deliverHeld();
 }
 
 /** Normalise send() input to a Buffer without copying binary data. */
