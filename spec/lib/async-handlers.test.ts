@@ -131,8 +131,11 @@ const SERVER_ROWS: Array<{
       publishToSelf: true,
       message(ws) {
         ws.subscribe('t');
-        ws.publish('t', Buffer.alloc(1000)); // accepted
-        ws.publish('t', Buffer.alloc(1000)); // over maxBackpressure: dropped
+        // A message is accepted while bufferedAmount <= maxBackpressure (uWS's
+        // rule): 1000 B, then 2004 B buffered, so the third is dropped.
+        ws.publish('t', Buffer.alloc(1000));
+        ws.publish('t', Buffer.alloc(1000));
+        ws.publish('t', Buffer.alloc(1000));
       },
       dropped: fail,
     }),
