@@ -62,10 +62,11 @@ export interface WebSocketOwner {
   /** Report errors thrown by handlers. */
   reportError(ws: WebSocket, err: Error): void;
   /** Traffic counters (App.stats()), or null when nobody counts. */
-  counters: { messagesIn: number; messagesOut: number; bytesIn: number; bytesOut: number } | null;
+  counters: { messagesIn: number; messagesOut: number; bytesIn: number; bytesOut: number; drops: number } | null;
 }
 
 type Listener = (...args: any[]) => void;
+type OnceWrapper = Listener & { listener?: Listener };
 
 
 // Connections with output waiting, written at the end of the current job.
@@ -142,6 +143,9 @@ export class WebSocket<UserData = any> implements ConnectionHandler, Sweepable, 
     opts: ResolvedSocketOptions,
     info: { url: string; protocol: string; extensions: string; data: UserData },
   ) {
+    // `new WebSocket(url)` is the habit from ws and browsers; internal callers
+    // always pass a socket and a role, so two comparisons tell them apart.
+    if (role !== 'server' && role !== 'client') throw notConstructible(socket);
     this.socket = socket;
     this.behavior = behavior;
     this.owner = owner;
@@ -304,19 +308,25 @@ export class WebSocket<UserData = any> implements ConnectionHandler, Sweepable, 
 
   /** Backpressure policy, checked before a message is queued. */
   private admit(length: number): SendStatus {
-    if (this.closed) return SendStatus.DROPPED;
+    if (this.closed) return this.countDrop();
     const buffered = this.socket.writableLength + this.conn.outputBytes;
     if (buffered > 0 && buffered + length > this.opts.maxBackpressure) {
       if (this.opts.closeOnBackpressureLimit) this.closeWith(CloseCode.POLICY_VIOLATION, 'Backpressure limit exceeded');
       // Shedding output: take no more input from this peer until it reads.
       else this.setPaused(PauseReason.BACKPRESSURE, true);
-      return SendStatus.DROPPED;
+      return this.countDrop();
     }
     if (this.socket.writableLength > 0) {
       this.needDrain = true;
       return SendStatus.BACKPRESSURE;
     }
     return SendStatus.SUCCESS;
+  }
+
+  /** A message was not sent: count it for app.stats(). */
+  private countDrop(): SendStatus {
+    if (this.owner.counters !== null) this.owner.counters.drops++;
+    return SendStatus.DROPPED;
   }
 
   /**
@@ -474,22 +484,34 @@ export class WebSocket<UserData = any> implements ConnectionHandler, Sweepable, 
     return this;
   }
 
-  /** Remove a listener added with on(). */
+  /** Remove a listener added with on() (the same function). */
+  off(event: 'message', fn: (message: string | Buffer, opcode: OpCode) => void): this;
+  off(event: 'close', fn: (code: number, reason: string) => void): this;
+  off(event: 'ping' | 'pong', fn: (data: Buffer) => void): this;
+  off(event: 'drain' | 'open', fn: () => void): this;
+  off(event: 'error', fn: (err: Error) => void): this;
   off(event: string, fn: Listener): this {
     const list = this.listeners?.get(event);
     if (list !== undefined) {
-      const i = list.indexOf(fn);
+      // A once() listener is stored wrapped; off() with the original removes it too.
+      const i = list.findIndex((l) => l === fn || (l as OnceWrapper).listener === fn);
       if (i >= 0) list.splice(i, 1);
     }
     return this;
   }
 
-  /** Listen once. */
+  /** Listen once; typed per event as on(). */
+  once(event: 'message', fn: (message: string | Buffer, opcode: OpCode) => void): this;
+  once(event: 'close', fn: (code: number, reason: string) => void): this;
+  once(event: 'ping' | 'pong', fn: (data: Buffer) => void): this;
+  once(event: 'drain' | 'open', fn: () => void): this;
+  once(event: 'error', fn: (err: Error) => void): this;
   once(event: string, fn: Listener): this {
-    const wrapper: Listener = (...args) => {
-      this.off(event, wrapper);
+    const wrapper: OnceWrapper = (...args) => {
+      this.off(event as 'open', wrapper);
       fn(...args);
     };
+    wrapper.listener = fn;
     return this.on(event as 'open', wrapper);
   }
 
@@ -820,6 +842,11 @@ export class WebSocket<UserData = any> implements ConnectionHandler, Sweepable, 
     if ((this.pauseReasons & PauseReason.BACKPRESSURE) !== 0) this.setPaused(PauseReason.BACKPRESSURE, false);
     this.drained();
   }
+}
+
+function notConstructible(arg: unknown): UsageError {
+  const what = typeof arg === 'string' || arg instanceof URL ? `connect(${JSON.stringify(String(arg))})` : 'connect(url)';
+  return new UsageError(`WebSocket is not constructed directly: use \`await ${what}\` for a client, or app.websocket(path, handler) for a server`);
 }
 
 /** Normalise send() input to a Buffer without copying binary data. */
