@@ -91,6 +91,9 @@ const ALIASES: Record<string, string> = {
   upgradeHandler: 'upgrade',
 };
 
+/** Options that belong to a WebSocket route (for the message when one is given to `new App()`). */
+const ROUTE_LEVEL = new Set([...Object.keys(SOCKET_OPTION_KEYS), ...Object.keys(BEHAVIOR_KEYS), 'upgrade', 'allowedOrigins', 'publishToSelf']);
+
 /** Keys that mean something else in Xyra: the message says what. */
 const ELSEWHERE: Record<string, string> = {
   port: 'pass the port to app.listen(port)',
@@ -125,6 +128,11 @@ export function unknownKeyMessage(key: string, where: string, known: Array<Recor
   const head = `Unknown option '${key}' in ${where}`;
   const alias = ALIASES[key];
   if (alias !== undefined && names.includes(alias)) return `${head}: did you mean '${alias}'?`;
+  // `new App({ maxPayloadLength })`: right name, wrong place.
+  const routeName = ROUTE_LEVEL.has(key) ? key : alias !== undefined && ROUTE_LEVEL.has(alias) ? alias : undefined;
+  if (routeName !== undefined && !names.includes(routeName)) {
+    return `${head}: '${routeName}' is a per-route option: app.websocket(path, { ${routeName}, ... })`;
+  }
   const elsewhere = ELSEWHERE[key];
   if (elsewhere !== undefined) return `${head}: ${elsewhere}`;
   const best = closest(key, names);
