@@ -17,3 +17,5 @@ export { CloseCode } from './frame/close-codes';
 export { ProtocolError, UsageError } from './frame/protocol-error';
 export { TopicTrie, InMemoryBroker } from './pubsub';
 export type { Broker, SubscribeOptions } from './pubsub';
+export { BusError } from './lib/bus';
+export type { Bus, BusSink, BusStatus, BusErrorKind } from './lib/bus';

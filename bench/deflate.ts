@@ -12,14 +12,16 @@
  * contexts exist when RSS is read.
  *
  *   npx ts-node --transpile-only bench/deflate.ts [--quick] [--runs N] [--duration S]
- *       [--servers xyra,ws] [--connections N] [--only echo,memory]
+ *       [--servers xyra,ws] [--connections N] [--only echo,memory] [--generator native|js]
+ *
+ * No floor here: the node:net floor does not negotiate permessage-deflate.
  */
 import * as net from 'node:net';
-import { LoadGenerator } from './load/generator';
+import type { Generator } from './load/generator';
 import { upgradeRequest, BROWSER_DEFLATE_OFFER } from './load/frames';
 import { ServerProcess, type ServerKind } from './servers/launch';
 import { fmt, fdLimits, summarize, type Summary } from './util';
-import { argValue, log, sleep, setup, rotate, ensureFdLimit, runLoadScenario, printReport, checkTargets, NAMES, type Context, type LoadScenario, type Row } from './suite';
+import { argValue, log, sleep, setup, rotate, ensureFdLimit, runLoadScenario, printReport, checkTargets, chooseGenerator, NAMES, type Context, type LoadScenario, type Row } from './suite';
 
 const DEFLATE = ['--deflate'];
 
@@ -77,7 +79,7 @@ function scenarios(duration: number, warmup: number): LoadScenario[] {
   ];
 }
 
-async function memory(gen: LoadGenerator, ctx: Context, n: number, runs: number): Promise<Row[]> {
+async function memory(gen: Generator, ctx: Context, n: number, runs: number): Promise<Row[]> {
   log(`\n## memory: ${n} idle compressed connections (one 1 KiB JSON message each first)`);
   const servers = ctx.servers;
   const rss = new Map<ServerKind, number[]>();
@@ -129,16 +131,18 @@ async function main(): Promise<void> {
   let conns = Number(argValue(argv, 'connections') ?? (quick ? 1000 : 5000));
   const only = new Set((argValue(argv, 'only') ?? 'echo,memory').split(','));
   const wanted = (argValue(argv, 'servers') ?? 'xyra,ws').split(',') as ServerKind[];
+  const choice = chooseGenerator(argv);
   ensureFdLimit(conns + 1000);
   const lim = fdLimits();
   if (lim.soft < conns + 200) conns = Math.max(100, lim.soft - 500);
 
   const ctx = await setup(wanted, 'permessage-deflate', [
-    `Mode: ${quick ? 'quick' : 'full'}; ${runs} runs per scenario, servers alternating; ${duration} s measured after ${warmup} s warmup; generator ${workers} worker(s); ulimit -n ${lim.soft}`,
+    `Mode: ${quick ? 'quick' : 'full'}; ${runs} runs per scenario, servers alternating; ${duration} s measured after ${warmup} s warmup; ulimit -n ${lim.soft}`,
+    choice.describe(workers),
     `Offer: \`${BROWSER_DEFLATE_OFFER}\` (a browser's); servers compress every message (threshold 0) with their own defaults otherwise; the generator sends one pre-built compressed frame per message (it references no earlier data, so it is valid with or without context takeover), counts reply frames and checks each reply has RSV1 set`,
   ]);
   ctx.env.push(...(await negotiation(ctx)));
-  const gen = new LoadGenerator(workers);
+  const gen = choice.create(workers);
   const rows: Row[] = [];
   try {
     if (only.has('echo')) for (const sc of scenarios(duration, warmup)) rows.push(...(await runLoadScenario(gen, sc, ctx, runs)));

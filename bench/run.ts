@@ -1,25 +1,34 @@
 /**
- * The bench suite: Xyra against ws and Bun (when the bun binary runs) in one
- * run, servers alternating, each scenario the median of >= 3 runs with min
- * and max; the generator reports its own CPU so a saturated client is flagged
- * instead of being mistaken for a slow server.
+ * The bench suite: Xyra against the node:net floor, ws and Bun (when the bun
+ * binary runs) in one run, servers alternating, each scenario the median of
+ * >= 3 runs with min and max; the generator reports its own CPU so a
+ * saturated client is flagged instead of being mistaken for a slow server.
  *
  *   npx ts-node --transpile-only bench/run.ts [--quick] [--runs N] [--duration S]
- *       [--workers W] [--servers xyra,ws,bun] [--only echo,latency,fanout,churn,http,memory]
- *       [--connections N]
+ *       [--workers W] [--servers xyra,floor,ws,bun] [--only echo,latency,fanout,churn,http,memory,curves]
+ *       [--connections N] [--generator native|js] [--max-conns N] [--charts DIR | --no-charts]
  *
- * Scenarios: echo (16 B, 1 KiB, 64 KiB), latency, pub/sub fan-out (64 B to
- * 1,000 subscribers; full mode adds 10,000), connection churn, HTTP
- * requests/s (autocannon: Xyra's app.get vs node:http vs Bun.serve fetch),
- * memory per idle connection. Ends with markdown tables for bench/RESULTS.md.
+ * Scenarios: echo (16 B, 1 KiB, 64 KiB), latency, pub/sub fan-out, connection
+ * churn, HTTP requests/s (autocannon: Xyra's app.get vs node:http vs
+ * Bun.serve fetch vs the floor's fixed answer), memory per idle connection,
+ * then the curves of bench/curves.ts (fan-out and memory at growing counts up
+ * to the open-file limit, which replace the single fan-out and memory points,
+ * the handshake ramp, latency against offered load). The load generator is
+ * the native one (bench/load/native/) unless --generator js. Ends with
+ * markdown tables for bench/RESULTS.md and writes SVG charts to bench/charts/.
  */
-import { LoadGenerator } from './load/generator';
+import * as path from 'node:path';
+import type { Generator } from './load/generator';
 import { ServerProcess, type ServerKind } from './servers/launch';
 import { fmt, fmtSummary, summarize, fdLimits, type Summary } from './util';
 import {
-  argValue, log, sleep, setup, rotate, ensureFdLimit, runLoadScenario, runHttpScenario, printReport, checkTargets, NAMES,
+  argValue, log, sleep, setup, rotate, ensureFdLimit, runLoadScenario, runHttpScenario, printReport, checkTargets, chooseGenerator, fanoutScenario, NAMES,
   type Context, type LoadScenario, type Metric, type Row,
 } from './suite';
+import { runCurves, connectionLimit, localPortRange } from './curves';
+import { writeCharts } from './figures';
+
+export { fanoutScenario } from './suite';
 
 interface Args {
   quick: boolean;
@@ -30,6 +39,8 @@ interface Args {
   servers: ServerKind[];
   only: Set<string>;
   memConns: number;
+  /** Cap on the largest curve point (default: what the open-file limit allows). */
+  maxConns: number;
 }
 
 function parse(argv: string[]): Args {
@@ -41,24 +52,16 @@ function parse(argv: string[]): Args {
     duration: Number(get('duration') ?? (quick ? 1.5 : 5)),
     warmup: Number(get('warmup') ?? (quick ? 0.5 : 1)),
     workers: Number(get('workers') ?? 1),
-    servers: (get('servers') ?? 'xyra,ws,bun').split(',') as ServerKind[],
-    only: new Set((get('only') ?? 'echo,latency,fanout,churn,http,memory').split(',')),
+    servers: (get('servers') ?? 'xyra,floor,ws,bun').split(',') as ServerKind[],
+    only: new Set((get('only') ?? 'echo,latency,fanout,churn,http,memory,curves').split(',')),
     memConns: Number(get('connections') ?? (quick ? 2000 : 10000)),
+    maxConns: Number(get('max-conns') ?? Infinity),
   };
 }
 
 const msgs: Metric[] = [{ label: 'msg/s', better: 'higher', pick: (r) => r.msgPerSec }];
-const deliveries: Metric[] = [{ label: 'deliveries/s', better: 'higher', pick: (r) => r.msgPerSec }];
-
-/** Fan-out: one publisher on /pub, `subs` subscribers on /sub, 64 B binary, 16 publishes in flight. */
-export function fanoutScenario(subs: number, duration: number, warmup: number): LoadScenario {
-  return {
-    name: `fan-out 64 B to ${subs.toLocaleString('en-US')} subscribers`,
-    path: '/sub',
-    opts: { mode: 'fanout', connections: subs, inflight: 16, size: 64, binary: true, duration, warmup, pubPath: '/pub', connectConcurrency: 512 },
-    metrics: deliveries,
-  };
-}
+/** Fairness (issue 17: no connection starved): the least served connection's messages over the most served's. */
+const fairness: Metric = { label: 'fairness (min/max messages per connection)', better: 'higher', pick: (r) => (r.perConn && r.perConn.max > 0 ? r.perConn.min / r.perConn.max : NaN) };
 
 function loadScenarios(a: Args): LoadScenario[] {
   const base = { duration: a.duration, warmup: a.warmup };
@@ -68,9 +71,13 @@ function loadScenarios(a: Args): LoadScenario[] {
       { name: 'echo 100c x16, 16 B text', opts: { ...base, mode: 'echo', connections: 100, inflight: 16, size: 16 }, metrics: msgs },
       { name: 'echo 100c x16, 1 KiB binary', opts: { ...base, mode: 'echo', connections: 100, inflight: 16, size: 1024, binary: true }, metrics: msgs },
       {
-        name: 'echo 100c x16, 64 KiB binary',
-        opts: { ...base, mode: 'echo', connections: 100, inflight: 16, size: 65536, binary: true },
-        metrics: [{ label: 'MB/s', better: 'higher', pick: (r) => r.mbPerSec }],
+        name: 'echo 100c x4, 64 KiB binary',
+        opts: { ...base, mode: 'echo', connections: 100, inflight: 4, size: 65536, binary: true },
+        metrics: [
+          { label: 'MB/s', better: 'higher', pick: (r) => r.mbPerSec },
+          { label: 'p99 µs', better: 'lower', pick: (r) => r.latency?.p99 ?? NaN },
+          fairness,
+        ],
       },
     );
   }
@@ -79,12 +86,14 @@ function loadScenarios(a: Args): LoadScenario[] {
       name: 'latency 100c x1, 16 B',
       opts: { ...base, mode: 'latency', connections: 100, size: 16 },
       metrics: [
+        { label: 'msg/s', better: 'higher', pick: (r) => r.msgPerSec },
         { label: 'p50 µs', better: 'lower', pick: (r) => r.p50Us ?? NaN },
         { label: 'p99 µs', better: 'lower', pick: (r) => r.p99Us ?? NaN },
       ],
     });
   }
-  if (a.only.has('fanout')) {
+  // With the curves on, fan-out is measured at every curve point instead (bench/curves.ts).
+  if (a.only.has('fanout') && !a.only.has('curves')) {
     out.push(fanoutScenario(1000, a.duration, a.warmup));
     if (!a.quick) out.push(fanoutScenario(10000, a.duration, a.warmup));
   }
@@ -98,10 +107,11 @@ function loadScenarios(a: Args): LoadScenario[] {
   return out;
 }
 
-async function runMemory(gen: LoadGenerator, ctx: Context, a: Args): Promise<Row[]> {
+async function runMemory(gen: Generator, ctx: Context, a: Args): Promise<Row[]> {
   const n = a.memConns;
   log(`\n## memory: ${n} idle connections`);
-  const servers = ctx.servers;
+  // The floor of idle memory is the bare holder: the floor column shows it.
+  const servers = ctx.servers.filter((s) => s !== 'floor');
   const kinds: ServerKind[] = [...servers, 'bare'];
   const per = new Map<ServerKind, number[]>();
   const perHeap = new Map<ServerKind, number[]>();
@@ -146,28 +156,61 @@ async function runMemory(gen: LoadGenerator, ctx: Context, a: Args): Promise<Row
   for (const k of heapServers) heap.set(k, summarize(perHeap.get(k) ?? []));
   const floorFlag = `bare floor ${fmtSummary(floor)} B/conn`;
   const heapFloor = `bare ${fmtSummary(summarize(perHeap.get('bare') ?? []))} B/conn`;
+  const withFloor = ctx.servers.includes('floor');
+  if (withFloor) {
+    total.set('floor', floor);
+    heap.set('floor', summarize(perHeap.get('bare') ?? []));
+  }
+  const cols = withFloor ? ctx.servers : servers;
   return [
-    { scenario: `memory per idle conn @${n}: RSS bytes`, better: 'lower', servers, values: total, flags: [floorFlag] },
+    { scenario: `memory per idle conn @${n}: RSS bytes`, better: 'lower', servers: cols, values: total, flags: [floorFlag] },
     { scenario: `memory per idle conn @${n}: RSS bytes above bare floor`, better: 'lower', servers, values: above, flags: [...flags] },
-    { scenario: `memory per idle conn @${n}: heap+external bytes`, better: 'lower', servers: heapServers, values: heap, flags: [heapFloor] },
+    { scenario: `memory per idle conn @${n}: heap+external bytes`, better: 'lower', servers: cols.filter((s) => s !== 'bun'), values: heap, flags: [heapFloor] },
   ];
 }
 
+/** Issue 17's targets (and the first round's), checked on the medians; generator-bound figures do not count. */
+const TARGETS = [
+  { row: 'echo 100c x16, 16 B text: msg/s', other: 'floor', bound: 0.85, label: 'echo 16 B >= 0.85x floor' },
+  { row: 'echo 100c x16, 1 KiB binary: msg/s', other: 'bun', bound: 0.7, label: 'echo 1 KiB >= 0.7x Bun' },
+  { row: 'echo 100c x4, 64 KiB binary: MB/s', other: 'bun', bound: 0.9, label: 'echo 64 KiB >= 0.9x Bun MB/s' },
+  { row: 'echo 100c x4, 64 KiB binary: p99 µs', other: 'bun', bound: 2, label: "echo 64 KiB p99 <= 2x Bun's" },
+  { row: 'latency 100c x1, 16 B: msg/s', other: 'floor', bound: 0.95, label: 'echo x1 >= 0.95x floor' },
+  ...['1,000', '10,000'].flatMap((n) => [
+    { row: `fan-out 64 B to ${n} subscribers: deliveries/s`, other: 'ws' as const, bound: 3, label: 'fan-out >= 3x ws', exact: true },
+    { row: `fan-out 64 B to ${n} subscribers: deliveries/s`, other: 'bun' as const, bound: 0.8, label: 'fan-out >= 0.8x Bun', exact: true },
+  ]),
+  { row: 'churn 50 concurrent: handshakes/s', other: 'floor', bound: 0.9, label: 'handshakes >= 0.9x floor' },
+  { row: 'HTTP', other: 'node', bound: 1, label: 'HTTP >= node:http' },
+] as const;
+
 async function main(): Promise<void> {
-  const a = parse(process.argv.slice(2));
+  const argv = process.argv.slice(2);
+  const a = parse(argv);
+  const choice = chooseGenerator(argv);
+  const curves = a.only.has('curves');
   const fanoutMax = a.only.has('fanout') ? (a.quick ? 1000 : 10000) : 0;
-  ensureFdLimit(Math.max(a.memConns, fanoutMax) + 1000);
+  // The curves go as far as the open-file limit allows: raise the soft limit to the hard one.
+  const pre = fdLimits();
+  ensureFdLimit(curves ? (Number.isFinite(pre.hard) ? pre.hard : 65536) : Math.max(a.memConns, fanoutMax) + 1000);
   const lim = fdLimits();
-  if (lim.soft < a.memConns + 200) {
-    const n = Math.max(100, lim.soft - 500);
+  const limit = connectionLimit(lim.soft, lim.hard, localPortRange());
+  const max = Math.min(limit.max, a.maxConns);
+  if (lim.soft < a.memConns + 200 || a.memConns > max) {
+    const n = Math.max(100, Math.min(max, lim.soft - 500));
     log(`open-file limit ${lim.soft} (hard ${lim.hard}) is too low for ${a.memConns} connections; using ${n}`);
     a.memConns = n;
   }
   const ctx = await setup(a.servers.filter((s) => s !== 'bare' && s !== 'node'), 'Bench suite', [
-    `Mode: ${a.quick ? 'quick' : 'full'}; ${a.runs} runs per scenario, servers alternating; ${a.duration} s measured after ${a.warmup} s warmup; generator ${a.workers} worker(s); ulimit -n ${lim.soft}`,
+    `Mode: ${a.quick ? 'quick' : 'full'}; ${a.runs} runs per scenario, servers alternating; ${a.duration} s measured after ${a.warmup} s warmup; ulimit -n ${lim.soft}`,
+    choice.describe(a.workers),
+    ...(curves ? [`Curves up to ${max.toLocaleString('en-US')} connections: ${limit.line}`] : []),
+    'Floor: bench/servers/floor-server.ts (node:net, fixed 101, in-place unmasking echo, one write per chunk); memory floor: bench/servers/bare-server.ts',
   ]);
-  const gen = new LoadGenerator(a.workers);
+  const gen = choice.create(a.workers);
   const rows: Row[] = [];
+  let report: string[] = [];
+  let sets: Awaited<ReturnType<typeof runCurves>>['sets'] = [];
   try {
     for (const sc of loadScenarios(a)) rows.push(...(await runLoadScenario(gen, sc, ctx, a.runs)));
     if (a.only.has('http')) {
@@ -179,16 +222,28 @@ async function main(): Promise<void> {
         )),
       );
     }
-    if (a.only.has('memory')) rows.push(...(await runMemory(gen, ctx, a)));
+    if (curves) {
+      const only = new Set(['fanout', 'memory', 'latency'].filter((x) => a.only.has(x)));
+      const res = await runCurves(gen, ctx, { quick: a.quick, runs: a.runs, duration: a.duration, warmup: a.warmup, max, only, memSizes: [a.memConns] });
+      rows.push(...res.rows);
+      report = ['', '#### Curves', ...res.report];
+      sets = res.sets;
+    } else if (a.only.has('memory')) rows.push(...(await runMemory(gen, ctx, a)));
   } finally {
     await gen.close();
   }
   const targets = checkTargets(rows, [
-    { row: 'fan-out', other: 'ws', bound: 3, label: 'fan-out >= 3x ws' },
-    { row: 'fan-out', other: 'bun', bound: 0.5, label: 'fan-out >= 0.5x Bun' },
-    { row: 'HTTP', other: 'node', bound: 1, label: 'HTTP >= node:http' },
+    ...TARGETS,
+    // RSS per idle connection at the table size and at the largest point, against the bare floor.
+    ...[...new Set([a.memConns, max])].map((n) => ({ row: `memory per idle conn @${n}: RSS bytes`, other: 'floor' as const, bound: 1.15, label: 'RSS per idle conn <= 1.15x floor', exact: true })),
   ]);
-  printReport(`Bench suite${a.quick ? ' (quick)' : ''}`, ctx, a.runs, rows, targets.length > 0 ? ['', 'Targets:', ...targets] : []);
+  const extra = [...(targets.length > 0 ? ['', 'Targets:', ...targets] : []), ...report];
+  if (!argv.includes('--no-charts')) {
+    const dir = path.resolve(argValue(argv, 'charts') ?? path.join(__dirname, 'charts'));
+    const files = writeCharts(dir, rows, sets, `${ctx.env[1]?.replace(/^Machine: /, '') ?? ''}`);
+    extra.push('', `Charts (SVG, shown in bench/RESULTS.md): ${files.map((f) => path.relative(process.cwd(), f)).join(', ')}`);
+  }
+  printReport(`Bench suite${a.quick ? ' (quick)' : ''}`, ctx, a.runs, rows, extra);
 }
 
 if (require.main === module) {

@@ -67,10 +67,9 @@ function takeMaskKey(): Buffer {
 }
 
 /**
- * Payloads up to this many bytes take the small-frame path: a 2-byte header,
- * the payload copied (and masked) by a plain loop. A native Buffer.copy call
- * costs more than copying a few dozen bytes in JavaScript (see the
- * "slab writer" rows of bench/frame.ts).
+ * Small-frame payloads up to this many bytes are copied (and masked) by a
+ * plain loop: a native Buffer.copy call costs more than copying a few dozen
+ * bytes in JavaScript (see the "slab writer" rows of bench/frame.ts).
  */
 const SMALL_FRAME = 64;
 
@@ -80,26 +79,32 @@ function encodeSmall(opcode: number, payload: Buffer, length: number, fin: boole
   return frame;
 }
 
-/** Bytes a small frame (payload <= {@link SMALL_FRAME}) takes: 2-byte header, plus 4 when masked. */
+/** Bytes a small frame (payload < 126, a 7-bit length) takes: 2-byte header, plus 4 when masked. */
 export function smallFrameSize(length: number, masked: boolean): number {
   return length + (masked ? 6 : 2);
 }
 
-/** Whether a payload takes the small-frame path. */
+/**
+ * Whether a payload takes the small-frame (slab) path: every frame with a
+ * 7-bit length (RFC 6455 5.2), pongs included. Frames of 65-125 bytes as
+ * Buffers of their own cost a queue entry and an object each, which a slow
+ * reader multiplies (issue 13.4); in the slab they join a run.
+ */
 export function isSmallPayload(length: number): boolean {
-  return length <= SMALL_FRAME;
+  return length < 126;
 }
 
 /**
- * Write a whole small frame (payload <= {@link SMALL_FRAME} bytes, control
- * frames included) at `target[offset]`; returns the bytes written.
+ * Write a whole small frame (payload < 126 bytes, control frames included) at
+ * `target[offset]`; returns the bytes written.
  */
 export function writeSmallFrame(target: Buffer, offset: number, opcode: number, payload: Buffer, fin: boolean, rsv1: boolean, masked: boolean): number {
   const length = payload.length;
   target[offset] = (fin ? 0x80 : 0) | (rsv1 ? 0x40 : 0) | opcode;
   if (!masked) {
     target[offset + 1] = length;
-    for (let i = 0; i < length; i++) target[offset + 2 + i] = payload[i];
+    if (length <= SMALL_FRAME) for (let i = 0; i < length; i++) target[offset + 2 + i] = payload[i];
+    else payload.copy(target, offset + 2, 0, length);
     return length + 2;
   }
   target[offset + 1] = 0x80 | length;

@@ -16,6 +16,7 @@ import { Router, splitUrl } from './router';
 import { Sweeper, clock, tickFor, type Sweepable } from './sweeper';
 import { attachSocket, type SocketEvents } from './socket-events';
 import { PubSub } from './pubsub-hub';
+import type { Bus } from './bus';
 import { HttpHandler, type HttpRouteHandler, type HttpOptions, resolveHttpOptions, type ResolvedHttpOptions } from './http';
 import { compileOriginPolicy, compileHostList, originAllowed, hostAllowed, type AllowedOrigins, type OriginPolicy, type HostList } from './origin-policy';
 import { parseExtensionHeader } from '../frame/extension-header';
@@ -46,6 +47,12 @@ export interface RouteOptions extends SocketOptions {
   allowedHosts?: string[];
   /** Deliver a socket's own publishes back to it. Default false (the docs' chat wants that). */
   publishToSelf?: boolean;
+  /**
+   * Milliseconds an async `upgrade` hook may take; past it the client gets
+   * 503, the socket is closed and the hook's `req.signal` fires. Default: the
+   * App's `upgradeTimeout` (itself `handshakeTimeout` by default).
+   */
+  upgradeTimeout?: number;
 }
 
 /** The upgrade request as an upgrade hook sees it. */
@@ -64,6 +71,14 @@ export interface UpgradeRequest {
   remoteAddress: string;
   remotePort: number;
   getHeader(name: string): string | undefined;
+  /**
+   * Fires when the decision is no longer wanted: the client went away (closed,
+   * reset or half-closed the connection) or `upgradeTimeout` passed. Pass it
+   * to `fetch` or a database query. Made on first read.
+   */
+  readonly signal: AbortSignal;
+  /** True once `signal` fired. */
+  readonly aborted: boolean;
 }
 
 /** How an upgrade hook answers. */
@@ -74,7 +89,10 @@ export interface UpgradeResponse<UserData = any> {
   protocol: string | undefined;
   /** Extra response headers for the 101. */
   headers: Array<[string, string]>;
-  /** Accept, optionally setting data and protocol. */
+  /**
+   * Accept, optionally setting data and protocol. A protocol the client did
+   * not offer (`req.protocols`) throws a UsageError here.
+   */
   accept(data?: UserData, protocol?: string): void;
   /** Refuse with an HTTP status (default 403), a short body and headers. */
   reject(status?: number, body?: string, headers?: Record<string, string>): void;
@@ -91,6 +109,8 @@ export interface AppOptions extends HttpOptions {
   tls?: tls.TlsOptions;
   /** Drop a connection whose request head is not complete within this many ms. Default 10000. */
   handshakeTimeout?: number;
+  /** Default `upgradeTimeout` of the routes (ms an async upgrade hook may take, then 503). Default: handshakeTimeout. */
+  upgradeTimeout?: number;
   /** Limits of the request head (431 past them). */
   maxHeadBytes?: number;
   maxHeaders?: number;
@@ -119,6 +139,18 @@ export interface AppOptions extends HttpOptions {
    * `'/metrics'`: connections, messages, bytes, drops and rejections per route.
    */
   metrics?: string;
+  /**
+   * Cross-process pub/sub (README: Scale-out), e.g. `new RedisBus({ url })`
+   * from `xyra/redis`. Publishes go through the bus and are delivered when
+   * read back, so every process sees one order per topic.
+   */
+  bus?: Bus;
+  /**
+   * With a bus: deliver a publish to this process's subscribers at once and
+   * skip it when read back. Lower latency, but publishes from two processes
+   * to one topic may then be seen in different orders. Default false.
+   */
+  localFirst?: boolean;
 }
 
 /** An upgrade request the App refused, as `onReject` sees it. */
@@ -160,6 +192,9 @@ const APP_OPTION_KEYS: Record<Exclude<keyof AppOptions, keyof HttpOptions>, true
   unmatchedUpgrade: true,
   onReject: true,
   metrics: true,
+  upgradeTimeout: true,
+  bus: true,
+  localFirst: true,
 };
 
 /** Keys of a route behaviour beyond socket options and callbacks. */
@@ -168,6 +203,7 @@ const ROUTE_OPTION_KEYS: Record<Exclude<keyof AppBehavior, keyof SocketOptions |
   allowedOrigins: true,
   allowedHosts: true,
   publishToSelf: true,
+  upgradeTimeout: true,
 };
 
 interface Route {
@@ -179,6 +215,7 @@ interface Route {
   publishToSelf: boolean;
   /** This route's sockets and counters. */
   owner: RouteOwner;
+  upgradeTimeout: number;
 }
 
 /** Counters for app.stats(): totals, and the same per route pattern. */
@@ -217,6 +254,7 @@ export class App {
   private readonly unroutedRejections = new Map<number, number>();
   private originWarned = false;
   private readonly handshakeTimeout: number;
+  private readonly upgradeTimeout: number;
   /** @internal */ readonly headLimits: { maxHeadBytes: number; maxHeaders: number };
 
   constructor(options: AppOptions = {}) {
@@ -226,9 +264,10 @@ export class App {
     }
     this.appOptions = options;
     this.handshakeTimeout = options.handshakeTimeout ?? 10_000;
+    this.upgradeTimeout = checkTimeout(options.upgradeTimeout, this.handshakeTimeout);
     this.headLimits = { maxHeadBytes: options.maxHeadBytes ?? 16384, maxHeaders: options.maxHeaders ?? 100 };
-    this.sweeper = new Sweeper(tickFor(this.handshakeTimeout));
-    this.hub = new PubSub(this);
+    this.sweeper = new Sweeper(tickFor(this.handshakeTimeout, this.upgradeTimeout));
+    this.hub = new PubSub(this, options.bus ?? null, options.localFirst ?? false);
     this.httpOptions = resolveHttpOptions(options);
     this.http = new HttpHandler(this.httpOptions, this.sweeper);
     this.http.onError = (err: Error) => this.reportError(null, err);
@@ -271,6 +310,7 @@ export class App {
       resolved.compression.serverNoContextTakeover = true;
     }
     const owner = new RouteOwner(this, pattern);
+    const upgradeTimeout = checkTimeout(merged.upgradeTimeout, this.upgradeTimeout);
     this.router.add(pattern, {
       behavior,
       options: resolved,
@@ -278,11 +318,12 @@ export class App {
       allowedHosts: compileHostList(merged.allowedHosts),
       publishToSelf: merged.publishToSelf ?? false,
       owner,
+      upgradeTimeout,
     });
     this.patterns.add(key);
     this.routeOwners.set(pattern, owner);
     // Deadlines of this route decide how often the sweeper needs to look.
-    this.sweeper.retune(tickFor(this.handshakeTimeout, resolved.idleTimeout, resolved.closeTimeout, resolved.maxLifetime));
+    this.sweeper.retune(tickFor(this.handshakeTimeout, resolved.idleTimeout, resolved.closeTimeout, resolved.maxLifetime, upgradeTimeout));
     return this;
   }
 
@@ -511,10 +552,19 @@ export class App {
         clearTimeout(deadline);
         if (poll !== null) clearInterval(poll);
         this.sweeper.stop();
-        this.server = null;
-        this.closing = null;
-        this.shuttingDown = false;
-        resolve();
+        const finish = () => {
+          this.server = null;
+          this.closing = null;
+          this.shuttingDown = false;
+          resolve();
+        };
+        const bus = this.hub.bus;
+        if (bus === null) return finish();
+        // The bus's own connections go last: closing sockets publish no more.
+        bus.close().then(finish, (err: Error) => {
+          this.reportError(null, err);
+          finish();
+        });
       };
       const deadline = setTimeout(() => {
         // Peers that never answered the close, HTTP handlers that never answered.
@@ -650,8 +700,11 @@ export class App {
 
   /** @internal */
   reportError(ws: WebSocket | null, err: Error): void {
-    if (this.appOptions.onError) this.appOptions.onError(err, ws);
-    else console.error('[xyra] handler error:', err);
+    if (this.appOptions.onError) {
+      const r: unknown = this.appOptions.onError(err, ws);
+      // An async onError that rejects has nobody left to tell but stderr.
+      if (typeof (r as PromiseLike<unknown> | undefined)?.then === 'function') (r as PromiseLike<unknown>).then(undefined, logOnErrorFailure);
+    } else console.error('[xyra] handler error:', err);
   }
 
   /** @internal */
@@ -680,12 +733,23 @@ function onServerError(this: net.Server & { [kApp]?: App }, err: Error): void {
   this[kApp]?.reportError(null, err);
 }
 
+function logOnErrorFailure(err: unknown): void {
+  console.error('[xyra] onError failed:', err);
+}
+
+/** A timeout option in ms (> 0), or the fallback. */
+function checkTimeout(value: number | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) throw new UsageError('Option upgradeTimeout must be a number > 0');
+  return value;
+}
+
 function pickOptions(b: AppBehavior): RouteOptions {
   const o: RouteOptions = {};
   const keys: Array<keyof RouteOptions> = [
     'maxPayloadLength', 'maxFragments', 'idleTimeout', 'sendPingsAutomatically', 'autoPong', 'maxBackpressure',
     'closeOnBackpressureLimit', 'maxLifetime', 'closeTimeout', 'compression', 'allowedOrigins', 'publishToSelf',
-    'maxMessagesPerSecond', 'allowedHosts',
+    'maxMessagesPerSecond', 'allowedHosts', 'upgradeTimeout',
   ];
   for (const k of keys) if (b[k] !== undefined) (o as Record<string, unknown>)[k] = b[k];
   return o;
@@ -697,7 +761,14 @@ class UpgradeResponseImpl implements UpgradeResponse {
   headers: Array<[string, string]> = [];
   rejected: { status: number; body: string; headers: Record<string, string> } | null = null;
   decided = false;
+  /** The subprotocols the client offered (req.protocols). */
+  constructor(private readonly offered: string[]) {}
   accept(data?: unknown, protocol?: string): void {
+    // RFC 6455 4.2.2 (5.5): the server picks one of the client's subprotocols or none.
+    // Misuse shows at the call, not as a silently dropped protocol.
+    if (protocol !== undefined && protocol !== '' && !this.offered.includes(protocol)) {
+      throw new UsageError(`res.accept(): subprotocol ${JSON.stringify(protocol)} was not offered by the client (req.protocols)`);
+    }
     if (this.decided) return;
     this.decided = true;
     if (data !== undefined) this.data = data;
@@ -739,6 +810,17 @@ export class UpgradeSession implements Sweepable, SocketEvents {
   /** The upgrade being answered and its route, for onReject and stats. */
   private upgradeHead: HttpRequestHead | null = null;
   private upgradeRoute: Route | null = null;
+  /** Total of `held`, at most MAX_EARLY_BYTES. */
+  private heldBytes = 0;
+  /** Reading is paused because bytes came while the hook ran. */
+  private readPaused = false;
+  /** An upgrade hook is running: since when (clock ms, 0 = none) and its deadline (ms). */
+  private hookSince = 0;
+  private hookTimeout = 0;
+  /** The hook's abort signal, made on first read of req.signal. */
+  private abortController: AbortController | null = null;
+  /** @internal req.aborted: the client left or upgradeTimeout passed while the hook ran. */
+  hookAborted = false;
 
   constructor(
     private readonly app: App,
@@ -758,10 +840,62 @@ export class UpgradeSession implements Sweepable, SocketEvents {
     this.state = SessionState.DONE;
     this.app.sweeper.delete(this);
     this.app.sessionDone(this);
+    // Given up while the hook still runs (client gone, timeout, app.close()): tell it.
+    if (this.hookSince !== 0) this.abortHook();
+  }
+
+  /** State may change while a hook awaits (TS narrows `state` across an await otherwise). */
+  private isDone(): boolean {
+    return this.state === SessionState.DONE;
+  }
+
+  /** @internal req.signal */
+  hookSignal(): AbortSignal {
+    if (this.abortController === null) {
+      this.abortController = new AbortController();
+      if (this.hookAborted) this.abortController.abort();
+    }
+    return this.abortController.signal;
+  }
+
+  private abortHook(): void {
+    this.hookSince = 0;
+    if (this.hookAborted) return;
+    this.hookAborted = true;
+    this.abortController?.abort();
+  }
+
+  /**
+   * Bytes before our 101 while a hook decides. A conforming client sends
+   * none (RFC 6455 4.1: it waits for the response), so stop reading: TCP flow
+   * control keeps the rest at the sender. What was read stays under
+   * MAX_EARLY_BYTES, or the request fails with 400.
+   */
+  private holdEarly(chunk: Buffer): void {
+    this.heldBytes += chunk.length;
+    if (this.heldBytes > MAX_EARLY_BYTES) {
+      this.held = null;
+      this.fail(400, 'Data sent before the handshake completed');
+      return;
+    }
+    if (this.held === null) this.held = [];
+    this.held.push(chunk);
+    if (!this.readPaused) {
+      this.readPaused = true;
+      this.socket.pause();
+    }
   }
 
   /** @internal */
   sweep(now: number): void {
+    if (this.state === SessionState.UPGRADING) {
+      if (this.hookSince !== 0 && now - this.hookSince >= this.hookTimeout) {
+        this.app.reportError(null, new Error(`Upgrade hook did not settle within upgradeTimeout (${this.hookTimeout} ms): answered 503`));
+        // fail() releases the session, which fires the hook's signal.
+        this.fail(503, 'Service Unavailable');
+      }
+      return;
+    }
     if (this.state !== SessionState.HEAD) return;
     // Covers a slow request head (slowloris) and an idle keep-alive connection alike.
     if (now - this.idleSince >= this.app.handshakeTimeoutMs) this.destroy();
@@ -787,8 +921,7 @@ export class UpgradeSession implements Sweepable, SocketEvents {
         this.app.http.buffer(this.socket, chunk);
         break;
       case SessionState.UPGRADING:
-        if (this.held === null) this.held = [];
-        this.held.push(chunk);
+        this.holdEarly(chunk);
         break;
       default:
         // DONE: the answer is written and the socket is closing; ignore the rest.
@@ -805,6 +938,8 @@ export class UpgradeSession implements Sweepable, SocketEvents {
       this.socket.destroy();
     } else {
       this.peerGone = true;
+      // The client will not read a 101: the hook's decision is no longer wanted.
+      if (this.hookSince !== 0) this.abortHook();
     }
   }
 
@@ -817,6 +952,7 @@ export class UpgradeSession implements Sweepable, SocketEvents {
   /** @internal SocketEvents */
   socketError(): void {
     this.peerGone = true;
+    if (this.hookSince !== 0) this.abortHook();
     if (this.state === SessionState.HEAD || this.state === SessionState.DONE) this.destroy();
   }
 
@@ -896,6 +1032,7 @@ export class UpgradeSession implements Sweepable, SocketEvents {
   async upgrade(head: HttpRequestHead, rest: Buffer): Promise<void> {
     const app = this.app;
     const socket = this.socket;
+    const session = this;
     this.state = SessionState.UPGRADING;
     app.sweeper.delete(this);
     const { path, query } = splitUrl(head.url);
@@ -923,20 +1060,37 @@ export class UpgradeSession implements Sweepable, SocketEvents {
         return socket.remotePort ?? 0;
       },
       getHeader: (name: string) => head.headers[name.toLowerCase()],
+      get signal() {
+        return session.hookSignal();
+      },
+      get aborted() {
+        return session.hookAborted;
+      },
     };
     const hosts = route.allowedHosts ?? app.httpOptions.allowedHosts;
     if (hosts !== undefined && !hostAllowed(hosts, head.headers['host'])) return this.fail(421, 'Host not allowed');
     if (!originAllowed(route.allowedOrigins, valid.origin, head.headers['host'], req)) return this.fail(403, 'Origin not allowed');
-    const res = new UpgradeResponseImpl();
+    const res = new UpgradeResponseImpl(valid.protocols);
     const hook = route.behavior.upgrade;
     if (hook !== undefined) {
-      if (rest.length > 0) this.held = [rest];
+      if (rest.length > 0) this.holdEarly(rest);
+      if (this.isDone()) return;
+      // The sweeper enforces upgradeTimeout while the hook runs (13.3).
+      this.hookSince = clock();
+      this.hookTimeout = route.upgradeTimeout;
+      app.sweeper.add(this);
       try {
         await hook(req, res);
       } catch (err) {
-        app.reportError(null, err instanceof Error ? err : new Error(String(err)));
+        // A hook that stopped because its signal fired has nothing new to say.
+        if (!(this.hookAborted && isAbortError(err))) app.reportError(null, err instanceof Error ? err : new Error(String(err)));
+        this.hookSince = 0;
         return this.fail(500, 'Internal Server Error');
       }
+      this.hookSince = 0;
+      app.sweeper.delete(this);
+      // Answered already (503 on timeout, 400 for early data) or the session was dropped.
+      if (this.isDone()) return;
       if (this.peerGone || socket.destroyed) {
         this.destroy();
         return;
@@ -990,8 +1144,18 @@ export class UpgradeSession implements Sweepable, SocketEvents {
     if (params !== null) ws.conn.setDeflate(new PerMessageDeflate('server', params, compression as DeflateOptions));
     app.addSocket(ws);
     socket.write(response);
+    // Resume before start(): the socket emits data on a later tick, after
+    // start() fed `rest`, and a pause() made in `open` still wins.
+    if (this.readPaused) socket.resume();
     ws.start(rest);
   }
+}
+
+/** Most bytes a client may send before our 101 while a hook decides; past it, 400. */
+const MAX_EARLY_BYTES = 64 * 1024;
+
+function isAbortError(err: unknown): boolean {
+  return typeof err === 'object' && err !== null && (err as { name?: unknown }).name === 'AbortError';
 }
 
 const EMPTY_BUFFER = Buffer.alloc(0);

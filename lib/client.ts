@@ -258,7 +258,8 @@ function dechunk(raw: Buffer): Buffer {
 
 function startClient(ws: WebSocket, rest: Buffer): void {
   ws.start(rest);
-  ws.socket.resume();
+  // Not a bare socket.resume(): held messages or the caller's pause() may want it paused.
+  ws.resumeReading();
 }
 
 function lowerKeys(h: Record<string, string>): Record<string, string> {

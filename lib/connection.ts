@@ -58,6 +58,12 @@ export interface ConnectionOptions {
   maxFragments: number;
   /** Answer pings automatically (RFC 6455 5.5.2). */
   autoPong: boolean;
+  /**
+   * Most frames accepted between two {@link Connection.resetFrameCount} calls:
+   * every data frame (each fragment) and every ping and pong counts; close
+   * frames do not. Past it the connection fails with 1008. 0 = no limit.
+   */
+  frameLimit?: number;
 }
 
 /** A message whose delivery waits on decompression, kept in arrival order. */
@@ -85,6 +91,28 @@ interface PendingSend {
 }
 
 const EMPTY = Buffer.alloc(0);
+/**
+ * A payload view kept until its message ends pins the whole socket read it
+ * came from (Node gives each read its own ArrayBuffer). Views at least this
+ * long that fill at least half of their backing store are kept (the 64 KiB
+ * read of a large message: no copy); shorter or sparser ones are copied into
+ * the message's own buffer, so a 1-byte fragment behind 60 KiB of pongs costs
+ * 1 byte, not 60 KiB (issue 13.2). Input retained for a message in progress
+ * stays under 2.25 x its bytes received so far + 1 KiB (kept views pin at most
+ * twice their length; each owned buffer at most twice its content or 1 KiB,
+ * and there is at most one per kept view of >= 4 KiB, plus one), plus room
+ * reserved for the rest of the last frame (at most RESERVE_AHEAD).
+ */
+const KEEP_VIEW_MIN = 4096;
+/** First capacity of a message's own buffer; it doubles as it fills. */
+const OWNED_INITIAL = 1024;
+/**
+ * When the last frame of a message has at most this many bytes still to come,
+ * the owned buffer is sized for all of them: a message that straddles two
+ * reads (a 64 KiB echo) is then copied once and delivered without a join.
+ * One socket read's worth: what a single kept view would have pinned anyway.
+ */
+const RESERVE_AHEAD = 64 * 1024;
 /** Shared empty queues; replaced by a connection's own array on first push. */
 const NO_EVENTS: PendingEvent[] = [];
 const NO_SENDS: PendingSend[] = [];
@@ -110,6 +138,9 @@ export class Connection implements FrameHandler {
   maxPayloadLength: number;
   maxFragments: number;
   autoPong: boolean;
+  /** See ConnectionOptions.frameLimit; the I/O layer resets the count each window. */
+  frameLimit: number;
+  framesInWindow = 0;
 
   /** permessage-deflate, when negotiated. */
   deflate: PerMessageDeflate | null = null;
@@ -133,6 +164,12 @@ export class Connection implements FrameHandler {
   private msgLength = 0;
   private msgFragments = 0;
   private frameFin = false;
+  // Payload bytes of the current frame still to come.
+  private frameLeft = 0;
+  // Small views copied here instead of being kept (see KEEP_VIEW_MIN); becomes
+  // a part of the message (msgFirst/msgRest) when a kept view follows or the message ends.
+  private msgOwned: Buffer | null = null;
+  private msgOwnedLength = 0;
   private readonly utf8 = new Utf8Validator();
 
   // Asynchronous decompression keeps received events in order.
@@ -147,6 +184,7 @@ export class Connection implements FrameHandler {
     this.maxPayloadLength = options.maxPayloadLength;
     this.maxFragments = options.maxFragments;
     this.autoPong = options.autoPong;
+    this.frameLimit = options.frameLimit ?? 0;
     this.parser = new FrameParser(this, { role: options.role, maxPayloadLength: options.maxPayloadLength });
   }
 
@@ -178,8 +216,26 @@ export class Connection implements FrameHandler {
     this.readyState = ReadyState.CLOSED;
   }
 
+  /** Start a new rate window (frameLimit). */
+  resetFrameCount(): void {
+    this.framesInWindow = 0;
+  }
+
+  /**
+   * Count one received frame against frameLimit. Counting frames, not
+   * messages, keeps a ping flood (each one answered by autoPong) and a message
+   * cut into thousands of fragments inside the same budget (issue 13.8).
+   */
+  private countFrame(): void {
+    if (++this.framesInWindow > this.frameLimit) {
+      // RFC 6455 7.4.1: 1008, a message that violates the endpoint's policy.
+      throw new ProtocolError(CloseCode.POLICY_VIOLATION, 'Message rate limit exceeded');
+    }
+  }
+
   /** @internal FrameHandler */
   onDataFrameStart(opcode: number, fin: boolean, rsv1: boolean, length: number): void {
+    if (this.frameLimit !== 0) this.countFrame();
     if (opcode === OpCode.CONTINUATION) {
       // RFC 6455 5.4: a continuation needs a message in progress.
       if (this.msgOpcode === 0) throw new ProtocolError(CloseCode.PROTOCOL_ERROR, 'Continuation frame without a message to continue');
@@ -201,6 +257,7 @@ export class Connection implements FrameHandler {
       throw new ProtocolError(CloseCode.MESSAGE_TOO_BIG, `Message exceeds the maximum of ${this.maxPayloadLength} bytes`);
     }
     this.frameFin = fin;
+    this.frameLeft = length;
   }
 
   /** @internal FrameHandler */
@@ -209,9 +266,60 @@ export class Connection implements FrameHandler {
     if (this.msgOpcode === OpCode.TEXT && !this.msgCompressed && !this.utf8.update(data)) {
       throw new ProtocolError(CloseCode.INVALID_PAYLOAD, 'Invalid UTF-8 in text message');
     }
+    const n = data.length;
+    const left = (this.frameLeft -= n);
+    const owned = this.msgOwned;
+    if (owned !== null && this.msgOwnedLength + n <= owned.length) {
+      // Room in the message's own buffer: copy now what the join would copy later.
+      data.copy(owned, this.msgOwnedLength);
+      this.msgOwnedLength += n;
+    } else if ((left === 0 && this.frameFin) || (n >= KEEP_VIEW_MIN && n * 2 >= data.buffer.byteLength)) {
+      // Ends the message (nothing outlives this push: a whole message in one
+      // view stays a zero-copy view), or large and dense enough to keep.
+      this.addPart(data);
+    } else {
+      this.appendOwned(data, left);
+    }
+  }
+
+  /** Keep a view (or the closed owned buffer) as the message's next part, after any owned bytes. */
+  private addPart(data: Buffer): void {
+    if (this.msgOwned !== null) this.closeOwned();
     if (this.msgFirst === null) this.msgFirst = data;
     else if (this.msgRest === null) this.msgRest = [data];
     else this.msgRest.push(data);
+  }
+
+  /**
+   * Copy a view that does not fit into a new owned buffer of twice the
+   * capacity (capped at the limit), with what was owned so far in front;
+   * `left` is what the current frame still has to come.
+   */
+  private appendOwned(data: Buffer, left: number): void {
+    const owned = this.msgOwned;
+    const used = this.msgOwnedLength;
+    const need = used + data.length;
+    let capacity = owned === null ? OWNED_INITIAL : owned.length * 2;
+    // The message ends with this frame, soon: room for exactly the rest of it.
+    if (this.frameFin && left <= RESERVE_AHEAD) capacity = need + left;
+    if (capacity > this.maxPayloadLength) capacity = this.maxPayloadLength;
+    if (capacity < need) capacity = need;
+    // Its own ArrayBuffer, not a slice of Node's shared 8 KiB pool: the
+    // message may outlive this call, and it should pin exactly what it holds.
+    const grown = Buffer.allocUnsafeSlow(capacity);
+    if (owned !== null) owned.copy(grown, 0, 0, used);
+    data.copy(grown, used);
+    this.msgOwned = grown;
+    this.msgOwnedLength = need;
+  }
+
+  /** The owned bytes so far become one part of the message. */
+  private closeOwned(): void {
+    const owned = this.msgOwned!;
+    const used = this.msgOwnedLength;
+    this.msgOwned = null;
+    this.msgOwnedLength = 0;
+    this.addPart(used === owned.length ? owned : owned.subarray(0, used));
   }
 
   /** The message's payload chunks as one list (compressed path). */
@@ -231,6 +339,7 @@ export class Connection implements FrameHandler {
     if (!this.frameFin) return;
     const opcode = this.msgOpcode;
     this.msgOpcode = 0;
+    if (this.msgOwned !== null) this.closeOwned();
 
     if (this.msgCompressed) {
       this.inflateMessage(this.takeChunks(), opcode === OpCode.BINARY);
@@ -256,6 +365,7 @@ export class Connection implements FrameHandler {
 
   /** @internal FrameHandler */
   onControlFrame(opcode: number, payload: Buffer): void {
+    if (this.frameLimit !== 0 && opcode !== OpCode.CLOSE) this.countFrame();
     switch (opcode) {
       case OpCode.PING:
         // RFC 6455 5.5.2: answer with a pong carrying the same payload, unless already closing.
@@ -374,7 +484,8 @@ export class Connection implements FrameHandler {
   sendMessage(opcode: number, data: Buffer, compress?: boolean): boolean {
     if (this.closeSent || this.readyState !== ReadyState.OPEN) return false;
     if (this.shouldCompress(data.length, compress)) {
-      const entry: PendingSend = { opcode, data: null, frame: null, compressed: true, ready: false };
+      // `data` is the input until the result replaces it, so pendingBytes (bufferedAmount) counts it meanwhile.
+      const entry: PendingSend = { opcode, data, frame: null, compressed: true, ready: false };
       this.outQueue().push(entry);
       this.deflate!.compress(data, (err, result) => {
         entry.ready = true;
@@ -513,6 +624,8 @@ export class Connection implements FrameHandler {
     if (this.error === null) this.error = new ProtocolError(code, reason);
     this.msgFirst = null;
     this.msgRest = null;
+    this.msgOwned = null;
+    this.msgOwnedLength = 0;
     this.pendingIn.length = 0;
     if (!this.closeReceived) {
       this.closeCode = code;
@@ -593,6 +706,8 @@ export class Connection implements FrameHandler {
     this.pendingOut.length = 0;
     this.msgFirst = null;
     this.msgRest = null;
+    this.msgOwned = null;
+    this.msgOwnedLength = 0;
     if (this.deflate !== null) {
       this.deflate.close();
       this.deflate = null;

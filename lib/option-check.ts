@@ -92,7 +92,7 @@ const ALIASES: Record<string, string> = {
 };
 
 /** Options that belong to a WebSocket route (for the message when one is given to `new App()`). */
-const ROUTE_LEVEL = new Set([...Object.keys(SOCKET_OPTION_KEYS), ...Object.keys(BEHAVIOR_KEYS), 'upgrade', 'allowedOrigins', 'publishToSelf']);
+const ROUTE_LEVEL = new Set([...Object.keys(SOCKET_OPTION_KEYS), ...Object.keys(BEHAVIOR_KEYS), 'upgrade', 'allowedOrigins', 'publishToSelf', 'upgradeTimeout']);
 
 /** Keys that mean something else in Xyra: the message says what. */
 const ELSEWHERE: Record<string, string> = {

@@ -22,9 +22,15 @@ export interface SocketOptions {
   closeOnBackpressureLimit?: boolean;
   /** Close the connection (1001) after this many milliseconds, whatever happens. 0 disables. Default 0. */
   maxLifetime?: number;
-  /** How long to wait for the peer's close frame / TCP close after sending ours, in ms. Default 10000. */
+  /**
+   * How long to wait for the peer's close frame / TCP close after sending ours, in ms. Default 10000.
+   * A failed connection (RFC 6455 7.1.7) waits at most 1000 ms and stops reading after 64 KiB.
+   */
   closeTimeout?: number;
-  /** Close with 1008 when the peer sends more than this many messages in a second. 0 disables. Default 0. */
+  /**
+   * Close with 1008 when the peer sends more than this many frames in a second: each data
+   * frame (fragment), ping and pong counts; close frames do not. 0 disables. Default 0.
+   */
   maxMessagesPerSecond?: number;
   /** permessage-deflate (RFC 7692): false (default), true for sensible defaults, or options. */
   compression?: boolean | (DeflateOptions & { enabled?: boolean });

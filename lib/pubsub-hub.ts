@@ -4,12 +4,13 @@
  * compresses it once) and hands the same bytes to every recipient; sends
  * made in one event-loop job leave in one write per socket (lib/websocket.ts).
  */
-import { InMemoryBroker, type Broker, type SubscribeOptions } from '../pubsub';
+import { InMemoryBroker, validateTopic, type Broker, type SubscribeOptions } from '../pubsub';
 import { WebSocket, type PubSubHub, type SendData, toBuffer } from './websocket';
 import { SendStatus } from './connection';
 import { OpCode } from '../frame/opcode';
 import { writeFrameHeader, frameHeaderSize } from '../frame/encoder';
 import { compressOnce } from '../frame/permessage-deflate';
+import { BusFlag, type Bus, type BusSink } from './bus';
 
 /** What the hub needs from the App: the route behaviour of a socket. */
 export interface HubOwner {
@@ -28,13 +29,19 @@ interface Outgoing {
   deflated: Buffer | null;
 }
 
-export class PubSub implements PubSubHub {
+export class PubSub implements PubSubHub, BusSink {
   readonly broker: Broker<WebSocket> & { trie?: { patternCount(): number; subscriberCount(): number } };
   private readonly out: Outgoing = { opcode: 0, payload: Buffer.alloc(0), message: '', compress: undefined, plain: null, deflated: null };
   private depth = 0;
 
-  constructor(private readonly owner: HubOwner) {
+  /**
+   * @param bus cross-process transport (Scale-out), or null for one process.
+   * @param localFirst with a bus: deliver to local subscribers at once and skip
+   *   this process's own entries on read (lower latency, no common order).
+   */
+  constructor(private readonly owner: HubOwner, readonly bus: Bus | null = null, private readonly localFirst = false) {
     this.broker = new InMemoryBroker<WebSocket>({ onSubscriptionChange: onSubscriptionChange.bind(null, owner) });
+    if (bus !== null) bus.attach(this);
   }
 
   subscribe(ws: WebSocket, topic: string, options: SubscribeOptions | undefined): boolean {
@@ -71,17 +78,51 @@ export class PubSub implements PubSubHub {
 
   /**
    * Publish from `from` (a socket, or null for app.publish). The sender is
-   * excluded unless its route sets publishToSelf. Returns true when the
-   * message reached at least one subscriber.
+   * excluded unless its route sets publishToSelf. Without a bus, returns true
+   * when the message reached at least one subscriber; with a bus, true when
+   * the bus accepted it (delivery, here too, follows when it is read back).
    */
   publishFrom(from: WebSocket | null, topic: string, message: SendData, isBinary: boolean | undefined, compress: boolean | undefined): boolean {
     const payload = toBuffer(message);
     const binary = isBinary ?? typeof message !== 'string';
-    let exclude: WebSocket | null = null;
-    if (from !== null) {
-      const route = this.owner.routeOf(from);
-      if (route === undefined || !route.publishToSelf) exclude = from;
+    const bus = this.bus;
+    if (bus !== null) {
+      // Refuse a bad topic here, as the local publish does, not in every reader.
+      validateTopic(topic);
+      const flags = (binary ? BusFlag.BINARY : 0) | (compress === true ? BusFlag.COMPRESS : compress === false ? BusFlag.NO_COMPRESS : 0);
+      if (this.localFirst) this.local(this.excludeFor(from), topic, payload, message, binary, compress);
+      return bus.append(topic, payload, flags, from);
     }
+    return this.local(this.excludeFor(from), topic, payload, message, binary, compress) > 0;
+  }
+
+  /** BusSink: an entry read from the bus, delivered to this process's subscribers. */
+  onEntry(topic: string, payload: Buffer, flags: number, _position: string, sender: object | null, own: boolean): void {
+    if (own && this.localFirst) return;
+    const binary = (flags & BusFlag.BINARY) !== 0;
+    const compress = (flags & BusFlag.COMPRESS) !== 0 ? true : (flags & BusFlag.NO_COMPRESS) !== 0 ? false : undefined;
+    const from = sender instanceof WebSocket ? sender : null;
+    try {
+      this.local(this.excludeFor(from), topic, payload, payload, binary, compress);
+    } catch (err) {
+      // A topic another process let through (another version): report, go on.
+      this.owner.reportError(null, err instanceof Error ? err : new Error(String(err)));
+    }
+  }
+
+  /** BusSink: a bus problem (never thrown at a publisher). */
+  onError(err: Error): void {
+    this.owner.reportError(null, err);
+  }
+
+  private excludeFor(from: WebSocket | null): WebSocket | null {
+    if (from === null) return null;
+    const route = this.owner.routeOf(from);
+    return route === undefined || !route.publishToSelf ? from : null;
+  }
+
+  /** Deliver to this process's subscribers; returns the number of recipients. */
+  private local(exclude: WebSocket | null, topic: string, payload: Buffer, message: SendData, binary: boolean, compress: boolean | undefined): number {
     // A handler may publish from inside a delivery; keep an Outgoing per depth.
     const prev = this.depth === 0 ? null : { ...this.out };
     const out = this.out;
@@ -99,7 +140,7 @@ export class PubSub implements PubSubHub {
       this.depth--;
       if (prev !== null) Object.assign(this.out, prev);
     }
-    return n > 0;
+    return n;
   }
 }
 
@@ -107,11 +148,8 @@ function onSubscriptionChange(owner: HubOwner, ws: WebSocket, topic: string, new
   const route = owner.routeOf(ws);
   const cb = route?.behavior.subscription;
   if (cb === undefined) return;
-  try {
-    cb(ws, topic, newCount, oldCount);
-  } catch (err) {
-    owner.reportError(ws, err instanceof Error ? err : new Error(String(err)));
-  }
+  // The same treatment as every other callback: a throw or rejection closes this socket with 1011 and is reported.
+  ws.callHandler(cb as (...args: unknown[]) => unknown, ws, topic, newCount, oldCount);
 }
 
 /** Build an unmasked frame as one Buffer (server role: shareable by every recipient). */

@@ -1,15 +1,20 @@
-// Writes dist/index.mjs, an ES module that re-exports the CommonJS build by name,
-// so `import { App } from 'xyra'` and `require('xyra')` give the same objects.
+// Writes an ES module next to each CommonJS entry point (dist/index.mjs,
+// dist/lib/redis/index.mjs) that re-exports it by name, so
+// `import { App } from 'xyra'` and `require('xyra')` give the same objects.
 'use strict';
 const fs = require('node:fs');
 const path = require('node:path');
 const dist = path.join(__dirname, '..', 'dist');
-const names = Object.keys(require(path.join(dist, 'index.js'))).filter((n) => n !== 'default' && n !== '__esModule');
-const lines = [
-  "import cjs from './index.js';",
-  ...names.map((n) => `export const ${n} = cjs.${n};`),
-  'export default cjs;',
-  '',
-];
-fs.writeFileSync(path.join(dist, 'index.mjs'), lines.join('\n'));
-fs.writeFileSync(path.join(dist, 'index.d.mts'), "export * from './index.js';\nimport cjs from './index.js';\nexport default cjs;\n");
+for (const entry of ['index', 'lib/redis/index']) {
+  const file = path.join(dist, `${entry}.js`);
+  const base = path.basename(entry);
+  const names = Object.keys(require(file)).filter((n) => n !== 'default' && n !== '__esModule');
+  const lines = [
+    `import cjs from './${base}.js';`,
+    ...names.map((n) => `export const ${n} = cjs.${n};`),
+    'export default cjs;',
+    '',
+  ];
+  fs.writeFileSync(path.join(dist, `${entry}.mjs`), lines.join('\n'));
+  fs.writeFileSync(path.join(dist, `${entry}.d.mts`), `export * from './${base}.js';\nimport cjs from './${base}.js';\nexport default cjs;\n`);
+}

@@ -56,6 +56,18 @@ describe('package', () => {
     expect(out.trim()).toBe('function function 8 true');
   });
 
+  test('xyra/redis loads with require() and import, lazily: neither the core nor the entry point loads a Redis package', () => {
+    const loaded = "Object.keys(require.cache).filter((k) => /[\\\\/](lib[\\\\/]redis|node_modules[\\\\/](redis|ioredis|@redis))[\\\\/]/.test(k)).length";
+    const out = execFileSync(process.execPath, ['-e', `require('xyra'); const core = ${loaded}; const r = require('xyra/redis'); console.log(core, ${loaded} > 0, typeof r.RedisBus, r.BusError === require('xyra').BusError, Object.keys(require.cache).some((k) => /node_modules[\\\\/](redis|ioredis|@redis)[\\\\/]/.test(k)))`], { cwd: dir }).toString();
+    expect(out.trim()).toBe('0 true function true false');
+    writeFileSync(
+      join(dir, 'redis.mjs'),
+      "import { RedisBus, BusError } from 'xyra/redis';\nimport { createRequire } from 'node:module';\nconst req = createRequire(import.meta.url);\nconsole.log(typeof RedisBus, RedisBus === req('xyra/redis').RedisBus, typeof BusError);\n",
+    );
+    const esm = execFileSync(process.execPath, [join(dir, 'redis.mjs')], { cwd: dir }).toString();
+    expect(esm.trim()).toBe('function true function');
+  });
+
   test('a server and client from the built package talk', () => {
     writeFileSync(
       join(dir, 'talk.mjs'),

@@ -2,11 +2,14 @@
  * Load generator CLI:
  *   npx ts-node --transpile-only bench/load/cli.ts --url ws://127.0.0.1:9001/ \
  *     --mode echo --connections 100 --inflight 16 --size 16 --duration 5 [--binary] [--workers 1]
+ *     [--generator native|js] [--rate MSG_PER_S]
+ * The native generator (default) takes --workers as threads; rate mode is native only.
  * Prints a human summary and one JSON line of results.
  */
-import { LoadGenerator, type LoadOptions, type LoadResult, type Mode } from './generator';
+import { LoadGenerator, type Generator, type LoadOptions, type LoadResult, type Mode } from './generator';
+import { NativeLoadGenerator } from './native';
 
-const MODES: Mode[] = ['echo', 'latency', 'fanout', 'churn', 'idle'];
+const MODES: Mode[] = ['echo', 'latency', 'fanout', 'churn', 'idle', 'rate'];
 
 /** Parses `--name value` / `--flag` arguments. */
 export function parseArgs(argv: string[]): Record<string, string> {
@@ -26,9 +29,15 @@ export function parseArgs(argv: string[]): Record<string, string> {
 export function summary(r: LoadResult): string {
   const cpu = r.workerCpu.map((c) => `${Math.round(c * 100)}%`).join(',');
   let main: string;
-  if (r.mode === 'latency') main = `p50 ${r.p50Us} us, p99 ${r.p99Us} us, ${r.msgPerSec} msg/s`;
+  if (r.mode === 'latency') main = `p50 ${r.p50Us} us, p99 ${r.p99Us} us${r.p999Us !== undefined ? `, p99.9 ${r.p999Us} us` : ''}, ${r.msgPerSec} msg/s`;
   else if (r.mode === 'churn') main = `${r.handshakesPerSec} handshakes/s`;
-  else main = `${r.msgPerSec} msg/s, ${r.mbPerSec} MB/s`;
+  else {
+    main = `${r.msgPerSec} msg/s, ${r.mbPerSec} MB/s`;
+    if (r.offered !== undefined) main += ` of ${r.offered} offered (${r.skipped ?? 0} skipped)`;
+    if (r.latency !== undefined) main += `; p50 ${r.latency.p50} us, p99 ${r.latency.p99} us, p99.9 ${r.latency.p999} us`;
+  }
+  // Fairness: the least and most served connection over the window.
+  if (r.perConn !== undefined && r.mode !== 'churn') main += `; per conn ${r.perConn.min}..${r.perConn.max}${r.perConn.zero > 0 ? ` (${r.perConn.zero} starved)` : ''}`;
   return `${r.mode} ${r.connections}c: ${main}; generator cpu ${cpu}${r.flags.length ? ' [' + r.flags.join(' ') + ']' : ''}`;
 }
 
@@ -46,8 +55,10 @@ async function main(): Promise<void> {
     duration: Number(a.duration ?? 5),
     warmup: a.warmup !== undefined ? Number(a.warmup) : undefined,
     pubPath: a['pub-path'],
+    rate: a.rate !== undefined ? Number(a.rate) : undefined,
   };
-  const gen = new LoadGenerator(Number(a.workers ?? 1));
+  const workers = Number(a.workers ?? 1);
+  const gen: Generator = (a.generator ?? 'native') === 'js' ? new LoadGenerator(workers) : new NativeLoadGenerator(workers);
   try {
     if (mode === 'idle') {
       const { connectMs } = await gen.openIdle(opts);

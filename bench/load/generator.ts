@@ -43,6 +43,38 @@ export interface LoadOptions {
   offer?: string;
   /** Idle mode: every connection sends one message and waits for its reply before counting as open. */
   prime?: boolean;
+  /** Rate mode (native only): messages/s offered over all connections, open loop. */
+  rate?: number;
+  /** Idle mode (native only): record the time at every `rampStep` upgraded connections. */
+  rampStep?: number;
+}
+
+/** Latency percentiles in microseconds. */
+export interface Percentiles {
+  p50: number;
+  p90: number;
+  p99: number;
+  p999: number;
+  p9999: number;
+  max: number;
+}
+
+/** What openIdle resolves with. */
+export interface IdleResult {
+  connectMs: number;
+  /** Native only: [connections upgraded, ms since the first connect] every `rampStep` connections. */
+  ramp?: Array<[number, number]>;
+}
+
+/** What the suite needs of a load generator: the JavaScript one below or the native one (./native.ts). */
+export interface Generator {
+  readonly kind: 'native' | 'js';
+  /** Worker processes (js) or threads (native). */
+  readonly workers: number;
+  run(opts: LoadOptions): Promise<LoadResult>;
+  openIdle(opts: LoadOptions): Promise<IdleResult>;
+  releaseIdle(): Promise<void>;
+  close(): Promise<void>;
 }
 
 /** Aggregated result of a run. */
@@ -69,6 +101,20 @@ export interface LoadResult {
   errors: number;
   firstError?: string;
   flags: string[];
+  /** Which generator measured this. */
+  generator?: 'native' | 'js';
+  /** Native: p99.9 latency (µs), and all percentiles, for every mode that has replies. */
+  p999Us?: number;
+  latency?: Percentiles;
+  /** Native: messages per connection over the window (fairness; fan-out: per subscriber). */
+  perConn?: { min: number; max: number; mean: number; zero: number };
+  /** Rate mode: messages/s offered, and sends skipped because a connection had 4096 in flight. */
+  offered?: number;
+  skipped?: number;
+  /** Rate mode: messages in flight at the window's end less at its start (a growing queue: the server falls behind). */
+  backlogGrowth?: number;
+  /** Server CPU over the run as a share of one core (set by the suite). */
+  serverCpu?: number;
 }
 
 /** CPU share above which a worker is considered saturated. */
@@ -81,7 +127,8 @@ interface Slot {
 }
 
 /** A pool of load workers reused across runs. */
-export class LoadGenerator {
+export class LoadGenerator implements Generator {
+  readonly kind = 'js' as const;
   private readonly slots: Slot[] = [];
 
   /** Forks `workers` processes; they inherit this process's CPU affinity. */
@@ -169,6 +216,7 @@ export class LoadGenerator {
   /** Connects, runs the mode for the duration on every worker at once, aggregates. */
   async run(opts: LoadOptions): Promise<LoadResult> {
     if (opts.mode === 'idle') throw new Error('use openIdle()/releaseIdle() for idle mode');
+    if (opts.mode === 'rate') throw new Error('rate mode needs the native generator (--generator native)');
     const { jobs, connectMs } = await this.connect(opts);
     const replies = await Promise.all(this.slots.map((s) => this.request(s, { type: 'start' })));
     const reports: WorkerReport[] = [];
@@ -180,7 +228,7 @@ export class LoadGenerator {
   }
 
   /** Idle mode: opens every connection and holds them; resolves when all are upgraded. */
-  async openIdle(opts: LoadOptions): Promise<{ connectMs: number }> {
+  async openIdle(opts: LoadOptions): Promise<IdleResult> {
     const { connectMs } = await this.connect({ ...opts, mode: 'idle' });
     return { connectMs };
   }
@@ -247,6 +295,7 @@ function aggregate(opts: LoadOptions, job: Job, workers: number, connectMs: numb
     errors,
     firstError,
     flags,
+    generator: 'js',
   };
   if (opts.mode === 'latency') {
     result.p50Us = hist.percentile(50);

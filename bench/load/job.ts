@@ -1,7 +1,7 @@
 /** IPC shapes between the generator (parent) and its forked workers. */
 
-/** Load modes the generator runs. */
-export type Mode = 'echo' | 'latency' | 'fanout' | 'churn' | 'idle';
+/** Load modes the generator runs ('rate', open-loop sending, is native only). */
+export type Mode = 'echo' | 'latency' | 'fanout' | 'churn' | 'idle' | 'rate';
 
 /** One worker's share of a run. */
 export interface Job {

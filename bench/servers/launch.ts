@@ -6,8 +6,12 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
-/** Servers the suite knows ('node' is the plain node:http baseline, HTTP only). */
-export type ServerKind = 'xyra' | 'ws' | 'bare' | 'bun' | 'node';
+/**
+ * Servers the suite knows ('node' is the plain node:http baseline, HTTP only;
+ * 'floor' the least-work node:net echo, bench/servers/floor-server.ts; 'bare'
+ * the idle-memory floor that only answers the upgrade).
+ */
+export type ServerKind = 'xyra' | 'ws' | 'bare' | 'bun' | 'node' | 'floor';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 
@@ -34,7 +38,7 @@ export const BUILD_DIR = path.join(ROOT, 'node_modules', '.cache', 'xyra-bench')
  * plain JS in BUILD_DIR. Servers then run without ts-node: the TypeScript
  * compiler in the server's heap would distort RSS and startup time alike.
  */
-export function buildServers(kinds: ServerKind[] = ['xyra', 'ws', 'bare']): void {
+export function buildServers(kinds: ServerKind[] = ['xyra', 'ws', 'bare', 'floor']): void {
   // Loaded lazily: only the suite needs the compiler.
   // eslint-disable-next-line @typescript-eslint/no-var-requires
   const ts = require('typescript') as typeof import('typescript');

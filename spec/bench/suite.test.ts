@@ -50,6 +50,22 @@ describe('checkTargets', () => {
     expect(line.endsWith(verdict)).toBe(true);
   });
 
+  it.each([
+    [['Xyra: GENERATOR-BOUND'], 'not counted (Xyra GENERATOR-BOUND)'],
+    [['ws: GENERATOR-BOUND', 'Bun: GENERATOR-BOUND'], 'not counted (ws GENERATOR-BOUND)'],
+    [['Bun: GENERATOR-BOUND'], 'met'],
+  ])('a figure flagged %j -> %s (issue 17: generator-bound figures do not count)', (flags, verdict) => {
+    const r = row('x', 'higher', { xyra: [3], ws: [1] });
+    r.flags = flags;
+    const [line] = checkTargets([r], [{ row: 'x', other: 'ws', bound: 1, label: 't' }]);
+    expect(line.endsWith(verdict)).toBe(true);
+  });
+
+  it('exact rows do not match longer scenarios', () => {
+    const rows = [row('mem @10: RSS bytes', 'lower', { xyra: [1], floor: [1] }), row('mem @10: RSS bytes above bare floor', 'lower', { xyra: [1], floor: [1] })];
+    expect(checkTargets(rows, [{ row: 'mem @10: RSS bytes', other: 'floor', bound: 1.15, label: 't', exact: true }])).toEqual(['- t (mem @10: RSS bytes): Xyra/floor = 1.00 -> met']);
+  });
+
   it('ignores rows that do not match', () => {
     expect(checkTargets([row('x', 'higher', { xyra: [1], ws: [1] })], [{ row: 'y', other: 'ws', bound: 1, label: 't' }])).toEqual([]);
   });

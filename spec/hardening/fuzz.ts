@@ -329,8 +329,8 @@ export function runCase(target: Target, c: FuzzCase): string | null {
       for (const chunk of splitChunks(c.bytes, c.chunks)) {
         inBytes += chunk.length;
         conn.receiveData(chunk);
-        const held = conn as unknown as { msgFirst: Buffer | null; msgRest: Buffer[] | null };
-        const buffered = (held.msgFirst?.length ?? 0) + (held.msgRest ?? []).reduce((n, b) => n + b.length, 0);
+        const held = conn as unknown as { msgFirst: Buffer | null; msgRest: Buffer[] | null; msgOwnedLength: number };
+        const buffered = (held.msgFirst?.length ?? 0) + (held.msgRest ?? []).reduce((n, b) => n + b.length, 0) + held.msgOwnedLength;
         if (buffered > FUZZ_MAX_PAYLOAD) throw new Error(`message buffer ${buffered} > limit`);
         // Output is pongs and at most one close: never more than the input that caused it plus a close frame.
         if (conn.outputBytes > inBytes + 256) throw new Error(`output ${conn.outputBytes} bytes for ${inBytes} bytes of input`);

@@ -80,6 +80,8 @@ class SlowClient {
 
 test(`${SLOW} paused subscribers, ${FAST} fast ones: memory bounded, fast ones get everything in order, drops counted`, async () => {
   const dropped = new Map<WebSocket, number>();
+  // Drains since the socket's last drop: the contract owes exactly one once it caught up.
+  const drainsSinceDrop = new Map<WebSocket, number>();
   const byPort = new Map<number, WebSocket>();
   const app = new App({ onError: () => {} });
   app.websocket('/ws', {
@@ -92,6 +94,10 @@ test(`${SLOW} paused subscribers, ${FAST} fast ones: memory bounded, fast ones g
     },
     dropped(ws) {
       dropped.set(ws, dropped.get(ws)! + 1);
+      drainsSinceDrop.set(ws, 0);
+    },
+    drain(ws) {
+      if (drainsSinceDrop.has(ws)) drainsSinceDrop.set(ws, drainsSinceDrop.get(ws)! + 1);
     },
   });
   const port = await app.listen(0, '127.0.0.1');
@@ -150,6 +156,8 @@ test(`${SLOW} paused subscribers, ${FAST} fast ones: memory bounded, fast ones g
     for (const c of slow) c.socket.resume();
     const expected = slow.map((_, i) => published - dropped.get(slowServer[i])!);
     await waitFor(() => slow.every((c, i) => c.seqs().length >= expected[i]), 15000, 'slow subscribers to drain');
+    // Every socket that had drops is told once that it drained.
+    await waitFor(() => slowServer.every((ws) => drainsSinceDrop.get(ws) === 1), 5000, 'a drain after the last drop');
     let received = 0;
     for (let i = 0; i < SLOW; i++) {
       const seqs = slow[i].seqs();
@@ -164,6 +172,7 @@ test(`${SLOW} paused subscribers, ${FAST} fast ones: memory bounded, fast ones g
         `after ${(m.after / MiB).toFixed(1)} MiB; slow received ${received}, dropped ${totalDropped} (sum ${received + totalDropped} = ${SLOW} x ${published}); fast lost 0`,
     );
     expect(received + totalDropped).toBe(SLOW * published);
+    expect(slowServer.map((ws) => drainsSinceDrop.get(ws))).toEqual(slowServer.map(() => 1));
   } finally {
     for (const c of slow) c.socket.destroy();
     for (const ws of fast) ws.terminate();

@@ -6,6 +6,8 @@ import { encodeFrame } from '../../frame/encoder';
 import { parseFrames, type Frame } from '../../frame/parser';
 import { OpCode } from '../../frame/opcode';
 import { UsageError } from '../../frame/protocol-error';
+import { PerMessageDeflate } from '../../frame/permessage-deflate';
+import * as zlib from 'node:zlib';
 
 class Recorder implements ConnectionHandler {
   events: Array<[string, ...unknown[]]> = [];
@@ -239,3 +241,230 @@ describe('Connection: closing handshake (RFC 6455 7)', () => {
     expect(frames[0].payload.toString()).toBe('hi');
   });
 });
+
+// ---------------------------------------------------------------- issue 13.2 / 13.8
+
+/** Bytes as one socket read delivers them: a Buffer over its own ArrayBuffer of exactly that size. */
+function read(bytes: Buffer): Buffer {
+  const b = Buffer.from(new ArrayBuffer(bytes.length));
+  bytes.copy(b);
+  return b;
+}
+
+/** Backing bytes the message in progress keeps alive (distinct ArrayBuffers of its parts). */
+function retained(conn: Connection): number {
+  const c = conn as unknown as { msgFirst: Buffer | null; msgRest: Buffer[] | null; msgOwned: Buffer | null };
+  const parts = [c.msgFirst, ...(c.msgRest ?? []), c.msgOwned].filter((b): b is Buffer => b != null);
+  const stores = new Set(parts.map((b) => b.buffer));
+  let n = 0;
+  for (const s of stores) n += s.byteLength;
+  return n;
+}
+
+/**
+ * The bound stated in lib/connection.ts: 2.25 x the payload received + 1 KiB,
+ * plus room reserved for the rest of a last frame (at most 64 KiB).
+ */
+function retentionBound(conn: Connection, received: number): number {
+  const c = conn as unknown as { frameFin: boolean; frameLeft?: number; msgOpcode: number };
+  const reserve = c.msgOpcode !== 0 && c.frameFin && c.frameLeft !== undefined ? Math.min(c.frameLeft, 64 * KiB) : 0;
+  return 2.25 * received + KiB + reserve;
+}
+
+/** 60 KiB of unsolicited pongs (125-byte payloads), the padding of the issue 13.2 attack. */
+const PONGS = Buffer.concat(Array.from({ length: 480 }, () => f(OpCode.PONG, Buffer.alloc(125, 0x70))));
+const KiB = 1024;
+
+// Each row: the message's fragment sizes and how the wire bytes are cut into socket reads.
+const assembly: Array<{ name: string; fragments: number[]; reads: (frames: Buffer[]) => Buffer[] }> = [
+  { name: 'one frame, one read', fragments: [100], reads: (fr) => [Buffer.concat(fr)] },
+  { name: '1-byte fragments, each behind 60 KiB of pongs', fragments: Array(64).fill(1), reads: (fr) => fr.map((x) => Buffer.concat([PONGS, x])) },
+  { name: '1-byte fragments, each in a 1-byte read', fragments: Array(16).fill(1), reads: (fr) => [...Buffer.concat(fr)].map((b) => Buffer.from([b])) },
+  { name: 'a 200 KiB frame in 64 KiB reads', fragments: [200 * KiB], reads: (fr) => cut(Buffer.concat(fr), 64 * KiB) },
+  { name: 'a 200 KiB frame starting at the end of a read full of pongs', fragments: [200 * KiB], reads: (fr) => cut(Buffer.concat([PONGS, ...fr]), 64 * KiB) },
+  { name: 'large, small, large, small fragments in 64 KiB reads', fragments: [70 * KiB, 3, 90 * KiB, 5], reads: (fr) => cut(Buffer.concat(fr), 64 * KiB) },
+  { name: 'small fragments behind pongs, then a large one', fragments: [10, 20, 30, 100 * KiB, 7], reads: (fr) => fr.map((x) => Buffer.concat([PONGS, x])) },
+  { name: '2 KiB fragments in 3-KiB reads', fragments: Array(40).fill(2 * KiB), reads: (fr) => cut(Buffer.concat(fr), 3 * KiB) },
+  { name: 'a 64 KiB frame straddling two reads', fragments: [64 * KiB], reads: (fr) => cut(Buffer.concat([PONGS, ...fr]), 64 * KiB) },
+  { name: 'a final 100 KiB fragment behind small ones and pongs', fragments: [1, 2, 100 * KiB], reads: (fr) => cut(Buffer.concat([PONGS, fr[0], PONGS, fr[1], PONGS, fr[2]]), 64 * KiB) },
+  { name: 'fragments of 1..300 bytes in 1,000-byte reads', fragments: Array.from({ length: 300 }, (_, i) => i + 1), reads: (fr) => cut(Buffer.concat(fr), 1000) },
+];
+
+function cut(b: Buffer, size: number): Buffer[] {
+  const out: Buffer[] = [];
+  for (let i = 0; i < b.length; i += size) out.push(b.subarray(i, i + size));
+  return out;
+}
+
+describe('Connection: message assembly across reads keeps little input alive (issue 13.2)', () => {
+  test.each(assembly)('$name', ({ fragments, reads }) => {
+    const total = fragments.reduce((a, b) => a + b, 0);
+    const payload = Buffer.alloc(total);
+    for (let i = 0; i < total; i++) payload[i] = (i * 7 + 3) & 0xff;
+    const frames: Buffer[] = [];
+    let at = 0;
+    fragments.forEach((size, i) => {
+      frames.push(f(i === 0 ? OpCode.BINARY : OpCode.CONTINUATION, payload.subarray(at, at + size), i === fragments.length - 1));
+      at += size;
+    });
+    const got: Buffer[] = [];
+    const rec = new Recorder();
+    rec.onMessage = (data: Buffer) => {
+      got.push(Buffer.from(data));
+    };
+    const conn = new Connection(rec, { role: 'server', maxPayloadLength: 1 << 20, maxFragments: 1000, autoPong: true });
+    const chunks = reads(frames).map(read);
+    // Count the payload bytes the parser hands over (the instance property shadows the method).
+    let received = 0;
+    const onPayload = conn.onDataFramePayload.bind(conn);
+    conn.onDataFramePayload = (data: Buffer) => {
+      received += data.length;
+      onPayload(data);
+    };
+    let worst = -Infinity;
+    for (const chunk of chunks) {
+      conn.receiveData(chunk);
+      if (got.length === 0) worst = Math.max(worst, retained(conn) - retentionBound(conn, received));
+    }
+    expect(got).toHaveLength(1);
+    expect(got[0].equals(payload)).toBe(true);
+    expect(worst).toBeLessThanOrEqual(0);
+    expect(retained(conn)).toBe(0);
+  });
+
+  test('a compressed message in 1-byte fragments behind pongs inflates to the original', async () => {
+    const original = Buffer.from('compressed and fragmented, '.repeat(40));
+    const z = zlib.deflateRawSync(original, { finishFlush: zlib.constants.Z_SYNC_FLUSH });
+    const compressed = z.subarray(0, z.length - 4); // RFC 7692 7.2.1: without 00 00 ff ff
+    const got: string[] = [];
+    const rec = new Recorder();
+    rec.onMessage = (data: Buffer) => {
+      got.push(data.toString());
+    };
+    const conn = new Connection(rec, { role: 'server', maxPayloadLength: 1 << 20, maxFragments: 1 << 20, autoPong: true });
+    const deflate = new PerMessageDeflate('server', { serverNoContextTakeover: false, clientNoContextTakeover: false, serverMaxWindowBits: 15, clientMaxWindowBits: 15 });
+    conn.setDeflate(deflate);
+    let received = 0;
+    let worst = -Infinity;
+    for (let i = 0; i < compressed.length; i++) {
+      const last = i === compressed.length - 1;
+      const frame = Buffer.concat(encodeFrame(i === 0 ? OpCode.TEXT : OpCode.CONTINUATION, compressed.subarray(i, i + 1), last, i === 0, true));
+      conn.receiveData(read(Buffer.concat([PONGS, frame])));
+      received++;
+      if (!last) worst = Math.max(worst, retained(conn) - retentionBound(conn, received));
+    }
+    await waitUntil(() => got.length === 1);
+    expect(got).toEqual([original.toString()]);
+    expect(worst).toBeLessThanOrEqual(0);
+    conn.destroy();
+  });
+
+  test('a whole message in one read is delivered as a view of that read (zero copy)', () => {
+    let seen: Buffer | null = null;
+    const rec = new Recorder();
+    rec.onMessage = (data: Buffer) => {
+      seen = data;
+    };
+    const conn = new Connection(rec, { role: 'server', maxPayloadLength: 1 << 20, maxFragments: 1000, autoPong: true });
+    for (const size of [16, 64 * KiB]) {
+      const chunk = read(f(OpCode.BINARY, Buffer.alloc(size, 1)));
+      conn.receiveData(chunk);
+      expect(seen!.buffer).toBe(chunk.buffer);
+      expect(seen!.length).toBe(size);
+    }
+  });
+
+  test('a 64 KiB message straddling two reads is copied once, into a buffer of its exact size', () => {
+    let seen: Buffer | null = null;
+    const rec = new Recorder();
+    rec.onMessage = (data: Buffer) => {
+      seen = data;
+    };
+    const conn = new Connection(rec, { role: 'server', maxPayloadLength: 1 << 20, maxFragments: 1000, autoPong: true });
+    const payload = Buffer.alloc(64 * KiB, 5);
+    // The frame starts 10 KiB before the end of the first read: a small first view, then the rest.
+    const wire = Buffer.concat([Buffer.concat(Array.from({ length: 416 }, () => f(OpCode.PONG, Buffer.alloc(125)))), f(OpCode.BINARY, payload)]);
+    const [first, second] = cut(wire, 64 * KiB).map(read);
+    conn.receiveData(first);
+    const c = conn as unknown as { msgFirst: Buffer | null; msgOwned: Buffer | null };
+    expect(c.msgFirst).toBeNull();
+    const owned = c.msgOwned!;
+    expect(owned.length).toBe(64 * KiB); // room for the rest of the frame, reserved at once
+    conn.receiveData(second);
+    expect(seen!.equals(payload)).toBe(true);
+    expect(seen!.buffer).toBe(owned.buffer); // delivered as is: no join
+  });
+
+  test('a large frame keeps its 64 KiB reads as views until the message ends', () => {
+    const { conn } = make({ maxPayloadLength: 1 << 20 });
+    const chunks = cut(f(OpCode.BINARY, Buffer.alloc(150 * KiB, 2)), 64 * KiB).map(read);
+    conn.receiveData(chunks[0]);
+    conn.receiveData(chunks[1]);
+    const c = conn as unknown as { msgFirst: Buffer; msgRest: Buffer[]; msgOwned: Buffer | null };
+    expect(c.msgFirst.buffer).toBe(chunks[0].buffer);
+    expect(c.msgRest[0].buffer).toBe(chunks[1].buffer);
+    expect(c.msgOwned).toBeNull();
+  });
+});
+
+// Each row: frames received in one window with frameLimit 100 -> close code sent (null: none), pongs written.
+const frameLimitCases: Array<{ name: string; input: () => Buffer[]; code: number | null; pongs: number; messages: number }> = [
+  { name: '100 pings: all answered', input: () => Array.from({ length: 100 }, () => f(OpCode.PING, 'p')), code: null, pongs: 100, messages: 0 },
+  { name: '10,000 pings: 1008 at the 101st, no more pongs', input: () => Array.from({ length: 10_000 }, () => f(OpCode.PING, 'p')), code: 1008, pongs: 100, messages: 0 },
+  { name: '101 unsolicited pongs', input: () => Array.from({ length: 101 }, () => f(OpCode.PONG, 'h')), code: 1008, pongs: 0, messages: 0 },
+  {
+    name: 'one message in 10,000 fragments',
+    input: () => [f(OpCode.TEXT, 'a', false), ...Array.from({ length: 9_998 }, () => f(OpCode.CONTINUATION, 'b', false)), f(OpCode.CONTINUATION, 'c')],
+    code: 1008,
+    pongs: 0,
+    messages: 0,
+  },
+  { name: '100 messages, then a close frame (close does not count)', input: () => [...Array.from({ length: 100 }, () => f(OpCode.TEXT, 'm')), f(OpCode.CLOSE, closePayload(1000))], code: 1000, pongs: 0, messages: 100 },
+  { name: '50 pings and 51 messages', input: () => [...Array.from({ length: 50 }, () => f(OpCode.PING, 'p')), ...Array.from({ length: 51 }, () => f(OpCode.BINARY, 'm'))], code: 1008, pongs: 50, messages: 50 },
+];
+
+describe('Connection: frameLimit counts every data, ping and pong frame (issue 13.8)', () => {
+  test.each(frameLimitCases)('$name', ({ input, code, pongs, messages }) => {
+    const rec = new Recorder();
+    // In one read and frame by frame: the same outcome.
+    for (const chunks of [[Buffer.concat(input())], input()]) {
+      rec.events = [];
+      const c = new Connection(rec, { role: 'server', maxPayloadLength: 1 << 20, maxFragments: 1 << 20, autoPong: true, frameLimit: 100 });
+      for (const chunk of chunks) c.receiveData(chunk);
+      const out = written(c);
+      expect(closeCodeOf(out)).toBe(code);
+      expect(out.filter((x) => x.opcode === OpCode.PONG)).toHaveLength(pongs);
+      expect(rec.events.filter((e) => e[0] === 'message')).toHaveLength(messages);
+    }
+  });
+
+  test('resetFrameCount starts a new window', () => {
+    const { rec, conn } = make();
+    conn.frameLimit = 3;
+    for (let window = 0; window < 3; window++) {
+      for (let i = 0; i < 3; i++) conn.receiveData(f(OpCode.TEXT, `w${window}m${i}`));
+      conn.resetFrameCount();
+    }
+    expect(rec.events).toHaveLength(9);
+    expect(closeCodeOf(written(conn))).toBeNull();
+    for (let i = 0; i < 4; i++) conn.receiveData(f(OpCode.TEXT, 'x'));
+    expect(closeCodeOf(written(conn))).toBe(1008);
+    expect(rec.events).toHaveLength(12);
+  });
+
+  test('no limit by default', () => {
+    const { rec, conn } = make({ maxFragments: 1 << 20 });
+    conn.receiveData(Buffer.concat(Array.from({ length: 5_000 }, () => f(OpCode.PING, ''))));
+    expect(rec.events).toHaveLength(5_000);
+    expect(closeCodeOf(written(conn))).toBeNull();
+  });
+});
+
+/** Resolve once `pred` holds (checked every few ms); reject after 5 s. */
+function waitUntil(pred: () => boolean): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const start = Date.now();
+    const tick = () => (pred() ? resolve() : Date.now() - start > 5000 ? reject(new Error('timed out')) : setTimeout(tick, 2));
+    tick();
+  });
+}

@@ -30,8 +30,10 @@ export function delay(ms: number): Promise<void> {
 export class RawClient {
   socket!: net.Socket;
   head = '';
-  data = Buffer.alloc(0);
   closed = false;
+  // Received chunks, joined only when `data` is read: appending each chunk to
+  // one Buffer was quadratic (tens of MiB of echoes took seconds of copying).
+  private chunks: Buffer[] = [];
   private headDone = false;
 
   static async open(port: number, path = '/ws', extraHeaders = ''): Promise<RawClient> {
@@ -61,10 +63,16 @@ export class RawClient {
           this.headDone = true;
           chunk = all.subarray(i + 4);
         }
-        this.data = Buffer.concat([this.data, chunk]);
+        if (chunk.length > 0) this.chunks.push(chunk);
       });
       this.socket.on('close', () => (this.closed = true));
     });
+  }
+
+  /** Every byte received after the response head. */
+  get data(): Buffer {
+    if (this.chunks.length > 1) this.chunks = [Buffer.concat(this.chunks)];
+    return this.chunks.length === 0 ? Buffer.alloc(0) : this.chunks[0];
   }
 
   get status(): number {

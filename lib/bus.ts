@@ -1,0 +1,71 @@
+/**
+ * The cross-process transport behind pub/sub (docs: Scale-out). The Broker
+ * (pubsub/) stays the local, synchronous subscription index of one process; a
+ * Bus carries publishes between processes. With a bus, a publish is appended
+ * to it, and every entry the bus reads back (this process's own included) is
+ * delivered to local subscribers through the Broker, so every process sees
+ * one order per topic. The core never imports an implementation: RedisBus
+ * lives in `xyra/redis`.
+ */
+
+/** Entry flags: how the payload goes out (kept with the entry in the bus). */
+export const BusFlag = {
+  /** The payload is binary (else text). */
+  BINARY: 1,
+  /** `compress` was true. */
+  COMPRESS: 2,
+  /** `compress` was false (neither bit: undefined, the size threshold decides). */
+  NO_COMPRESS: 4,
+} as const;
+
+/** Health of a bus: `up`, `degraded` (outbox holding or the reader reconnecting) or `down`. */
+export type BusStatus = 'up' | 'degraded' | 'down';
+
+/** What a bus tells its owner (the App's pub/sub hub). */
+export interface BusSink {
+  /**
+   * One entry read from the bus, in bus order. `sender` is the value given to
+   * append() in this process (null for entries of other processes and for
+   * app.publish); `own` says the entry came from this bus instance; `position`
+   * is the entry's place in its stream (`<epoch>.<offset>`, with shards
+   * `<shard>.<epoch>.<offset>`). Entries of one read are delivered in one
+   * event-loop job.
+   */
+  onEntry(topic: string, payload: Buffer, flags: number, position: string, sender: object | null, own: boolean): void;
+  /** A BusError (outbox full, connection lost, gap...). Never thrown at the caller. */
+  onError(err: Error): void;
+}
+
+/** A cross-process transport for pub/sub, e.g. `RedisBus` from `xyra/redis`. */
+export interface Bus {
+  /**
+   * Connect the bus to its owner. Called once by `new App({ bus })`; a bus
+   * serves one App.
+   */
+  attach(sink: BusSink): void;
+  /**
+   * Append a publish. Returns true when accepted (written, or held in the
+   * outbox while the bus is unreachable, and then written in order), false
+   * when refused (outbox full, or the bus is closed): the refusal is also
+   * reported through BusSink.onError. `sender` comes back in onEntry.
+   */
+  append(topic: string, payload: Buffer, flags: number, sender: object | null): boolean;
+  /** `up`, `degraded` or `down`. */
+  status(): BusStatus;
+  /** Close the bus's own connections. Held publishes are given up to `closeTimeout`. */
+  close(): Promise<void>;
+}
+
+/** Why a BusError was raised. */
+export type BusErrorKind = 'outbox-full' | 'connection' | 'gap' | 'append-failed' | 'closed';
+
+/**
+ * An error reported by a bus (app onError, and the bus's own `busError` /
+ * `gap` events). Bus problems never throw at the publisher and never crash.
+ */
+export class BusError extends Error {
+  override readonly name = 'BusError';
+  constructor(readonly kind: BusErrorKind, message: string, readonly detail?: Record<string, unknown>) {
+    super(message);
+  }
+}

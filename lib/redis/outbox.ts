@@ -1,0 +1,198 @@
+/**
+ * The publisher side of RedisBus: a bounded, in-order outbox (scale-out.md
+ * 2.6). Every publish enters it; while the connection is ready entries are
+ * sent pipelined, in seq order, up to `maxInFlight` at a time, and leave when
+ * Redis acknowledges them. When the connection drops (or the script is
+ * missing), the outbox waits for every command in flight to settle, then
+ * resends from the first unacknowledged entry: the script's (origin, seq)
+ * dedupe makes that exactly-once in the stream. Nothing accepted is dropped
+ * silently: past a bound the publish is refused (the caller reports it); an
+ * entry Redis refuses for good is reported with its topic.
+ */
+import { ConnectionDown, backoff, type RedisConn } from './client';
+import { appendArgs } from './script';
+
+/** One publish waiting for Redis. */
+interface Entry {
+  stream: string;
+  meta: string;
+  topic: string;
+  payload: Buffer;
+  flags: number;
+  seq: number;
+  /** Date.now() when accepted (for maxAge). */
+  at: number;
+  acked: boolean;
+}
+
+/** Outbox bounds; defaults 10,000 messages, 16 MiB, 30 s (scale-out.md 2.6). */
+export interface OutboxLimits {
+  maxMessages: number;
+  maxBytes: number;
+  /** While the oldest held publish is older than this (ms), new ones are refused. */
+  maxAge: number;
+}
+
+/** What the outbox tells the bus. */
+export interface OutboxEvents {
+  /** Redis refused an entry for good (WRONGTYPE, a script error): it is dropped. */
+  failed(topic: string, seq: number, err: Error): void;
+  /** A transient failure (connection lost, LOADING...): entries are held and resent. */
+  retrying(err: Error): void;
+  /** Every accepted entry has been acknowledged. */
+  drained(): void;
+}
+
+/** Why append() refused: null when accepted. */
+export type Refusal = 'messages' | 'bytes' | 'age' | null;
+
+const PERMANENT = /^(WRONGTYPE|ERR |ERR$)/;
+
+export class Outbox {
+  private items: Entry[] = [];
+  /** First unacknowledged entry. */
+  private head = 0;
+  /** Next entry to send. */
+  private sent = 0;
+  private bytes = 0;
+  /** Commands sent and not settled (of any generation). */
+  private outstanding = 0;
+  /** A send failed: stop sending, resend from head once `outstanding` is 0. */
+  private rewinding = false;
+  private useEval = false;
+  private attempt = 0;
+  private timer: NodeJS.Timeout | null = null;
+  /** False until the reader has its start position (own entries must not precede it). */
+  gate = false;
+
+  constructor(
+    private readonly conn: RedisConn,
+    private readonly origin: string,
+    private readonly maxLen: number,
+    private readonly newEpoch: string,
+    private readonly limits: OutboxLimits,
+    private readonly maxInFlight: number,
+    private readonly events: OutboxEvents,
+  ) {}
+
+  /** Entries accepted and not yet acknowledged. */
+  get size(): number {
+    return this.items.length - this.head;
+  }
+
+  /** Whether a publish of `size` bytes would be refused now, and why. */
+  check(size: number): Refusal {
+    const n = this.items.length - this.head;
+    if (n === 0) return null;
+    if (n >= this.limits.maxMessages) return 'messages';
+    if (this.bytes + size > this.limits.maxBytes) return 'bytes';
+    if (Date.now() - this.items[this.head].at > this.limits.maxAge) return 'age';
+    return null;
+  }
+
+  /** Accept a publish (check() said yes). */
+  push(stream: string, meta: string, topic: string, payload: Buffer, flags: number, seq: number): void {
+    this.items.push({ stream, meta, topic, payload, flags, seq, at: Date.now(), acked: false });
+    this.bytes += payload.length + topic.length;
+    this.pump();
+  }
+
+  /** Send what can be sent now. */
+  pump(): void {
+    if (!this.gate || this.rewinding || this.timer !== null || !this.conn.isReady()) return;
+    const items = this.items;
+    while (this.sent < items.length && this.sent - this.head < this.maxInFlight) {
+      const e = items[this.sent++];
+      if (e.acked) continue;
+      this.outstanding++;
+      const args = appendArgs(this.useEval, e.stream, e.meta, this.origin, e.seq, this.maxLen, e.topic, e.payload, e.flags, this.newEpoch);
+      this.conn.call(args).then(
+        () => this.settled(e, null),
+        (err: Error) => this.settled(e, err),
+      );
+    }
+  }
+
+  private settled(e: Entry, err: Error | null): void {
+    this.outstanding--;
+    if (err === null) {
+      if (this.useEval) this.useEval = false; // EVAL loaded the script
+      this.attempt = 0;
+      this.ack(e);
+    } else if (!(err instanceof ConnectionDown) && PERMANENT.test(err.message)) {
+      // Redis will never take this one (a key of another type, a script error).
+      this.ack(e);
+      this.events.failed(e.topic, e.seq, err);
+    } else {
+      this.rewinding = true;
+      // NOSCRIPT (a new or flushed Redis): resend at once with EVAL, which
+      // also loads the script; nothing to report.
+      if (err.message.startsWith('NOSCRIPT')) this.useEval = true;
+      else this.events.retrying(err);
+    }
+    if (this.rewinding && this.outstanding === 0) {
+      this.rewinding = false;
+      this.sent = this.head;
+      if (this.useEval) this.attempt = 0;
+      this.retryLater(this.useEval ? 0 : backoff(this.attempt++));
+      return;
+    }
+    this.pump();
+  }
+
+  private ack(e: Entry): void {
+    e.acked = true;
+    const items = this.items;
+    while (this.head < items.length && items[this.head].acked) {
+      const h = items[this.head];
+      this.bytes -= h.payload.length + h.topic.length;
+      this.head++;
+    }
+    if (this.sent < this.head) this.sent = this.head;
+    if (this.head === items.length) {
+      this.items = [];
+      this.head = 0;
+      this.sent = 0;
+      this.bytes = 0;
+      this.events.drained();
+    } else if (this.head > 1024 && this.head * 2 > items.length) {
+      // Compact now and then, so the array does not grow without bound.
+      this.items = items.slice(this.head);
+      this.sent -= this.head;
+      this.head = 0;
+    }
+  }
+
+  /** After a failure: retry with backoff when ready (the `ready` event also pumps). */
+  private retryLater(ms: number): void {
+    if (this.timer !== null) return;
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      this.pump();
+    }, ms);
+    this.timer.unref();
+  }
+
+  /** The connection is ready again: resend now. */
+  onReady(): void {
+    if (this.timer !== null) {
+      clearTimeout(this.timer);
+      this.timer = null;
+    }
+    this.pump();
+  }
+
+  /** Give up what is held (on close); returns how many entries were dropped. */
+  clear(): number {
+    const n = this.items.length - this.head;
+    this.items = [];
+    this.head = 0;
+    this.sent = 0;
+    this.bytes = 0;
+    if (this.timer !== null) {
+      clearTimeout(this.timer);
+      this.timer = null;
+    }
+    return n;
+  }
+}

@@ -1,0 +1,71 @@
+/**
+ * The append script (scale-out.md 2.3), run with EVALSHA (EVAL after a
+ * NOSCRIPT). One atomic step per publish:
+ *   1. the meta hash `{xyra:<s>}:m` missing (new Redis, or evicted): create the
+ *      epoch with HSETNX and delete a stream left from the lost epoch, so
+ *      offsets restart at 1 and readers can tell (Centrifuge does the same);
+ *   2. dedupe on (origin, seq): a publish retried after a lost reply is
+ *      appended once (a process sends its publishes in seq order);
+ *   3. HINCRBY the offset and XADD with that explicit integer id (`7-0`), so
+ *      offsets are contiguous and any gap is visible, with no clock skew;
+ *      MAXLEN ~ bounds Redis memory.
+ * Returns { offset, epoch } (offset 0: a duplicate, not appended again).
+ * Stream, meta hash and script touch one hash tag, one Redis Cluster slot.
+ */
+import { createHash } from 'node:crypto';
+
+export const APPEND_SCRIPT = `
+local e = redis.call('HGET', KEYS[2], 'e')
+if not e then
+  e = ARGV[7]
+  redis.call('HSETNX', KEYS[2], 'e', e)
+  redis.call('DEL', KEYS[1])
+end
+local of = 'o:' .. ARGV[1]
+local last = tonumber(redis.call('HGET', KEYS[2], of) or '0')
+if tonumber(ARGV[2]) <= last then return {0, e} end
+redis.call('HSET', KEYS[2], of, ARGV[2])
+local s = redis.call('HINCRBY', KEYS[2], 's', 1)
+redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[3], s .. '-0', 't', ARGV[4], 'd', ARGV[5], 'f', ARGV[6], 'o', ARGV[1], 'q', ARGV[2], 'e', e)
+return {s, e}
+`;
+
+export const APPEND_SHA = createHash('sha1').update(APPEND_SCRIPT).digest('hex');
+
+/** Stream key of shard `s`: the hash tag keeps its keys in one cluster slot. */
+export function streamKey(prefix: string, shard: number): string {
+  return `{${prefix}:${shard}}`;
+}
+
+/** Meta hash key of shard `s`: `e` epoch, `s` top offset, `o:<origin>` last seq. */
+export function metaKey(prefix: string, shard: number): string {
+  return `{${prefix}:${shard}}:m`;
+}
+
+/** Arguments of one append; `useEval` after NOSCRIPT. */
+export function appendArgs(
+  useEval: boolean, stream: string, meta: string, origin: string, seq: number, maxLen: number,
+  topic: string, payload: Buffer, flags: number, newEpoch: string,
+): Array<string | Buffer> {
+  return [
+    useEval ? 'EVAL' : 'EVALSHA', useEval ? APPEND_SCRIPT : APPEND_SHA, '2', stream, meta,
+    origin, String(seq), String(maxLen), topic, payload, String(flags), newEpoch,
+  ];
+}
+
+/**
+ * Shard of a topic: FNV-1a of its first level, so `chat/#`, `chat/+/typing`
+ * and every `chat/...` topic share one stream (order per topic, and patterns
+ * under one first level see one order too).
+ */
+export function shardOf(topic: string, shards: number): number {
+  if (shards === 1) return 0;
+  let h = 0x811c9dc5;
+  for (let i = 0; i < topic.length; i++) {
+    const c = topic.charCodeAt(i);
+    if (c === 47 /* '/' */) break;
+    h ^= c;
+    h = Math.imul(h, 0x01000193);
+  }
+  return (h >>> 0) % shards;
+}
