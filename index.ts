@@ -4,12 +4,13 @@
  * the Xyra `App` facade.
  */
 export { App } from './lib/app';
-export type { AppOptions, AppBehavior, RouteOptions, UpgradeRequest, UpgradeResponse, AppStats } from './lib/app';
+export type { AppOptions, AppBehavior, RouteOptions, UpgradeRequest, UpgradeResponse, AppStats, TrafficStats, RejectedRequest, CloseOptions, ListenOptions } from './lib/app';
 export { connect, HandshakeError } from './lib/client';
 export type { ClientOptions } from './lib/client';
 export { WebSocket, ReadyState, SendStatus } from './lib/websocket';
 export type { WebSocketBehavior, SendData } from './lib/websocket';
 export type { SocketOptions } from './lib/options';
+export { HttpError } from './lib/http';
 export type { HttpRequest, HttpResponse, HttpRouteHandler, HttpOptions } from './lib/http';
 export { OpCode } from './frame/opcode';
 export { CloseCode } from './frame/close-codes';

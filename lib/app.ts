@@ -7,6 +7,7 @@
 import * as net from 'node:net';
 import * as tls from 'node:tls';
 import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
 import { RequestHeadParser, HttpHeadError, type HttpRequestHead } from './http-head';
 import { validateUpgradeRequest, buildAcceptResponse, buildErrorResponse } from './handshake';
 import { WebSocket, type WebSocketBehavior, type WebSocketOwner, type PubSubHub, type SendData } from './websocket';
@@ -20,8 +21,10 @@ import { HttpHandler, type HttpRouteHandler, type HttpOptions, resolveHttpOption
 import { compileOriginPolicy, compileHostList, originAllowed, hostAllowed, type AllowedOrigins, type OriginPolicy, type HostList } from './origin-policy';
 import { parseExtensionHeader } from '../frame/extension-header';
 import { acceptOffer, PerMessageDeflate, type NegotiatedParams, type DeflateOptions } from '../frame/permessage-deflate';
-import { CloseCode } from '../frame/close-codes';
+import { CloseCode, isValidCloseCode } from '../frame/close-codes';
 import { UsageError } from '../frame/protocol-error';
+import { RouteOwner, countRejection, formatPrometheus, PROMETHEUS_CONTENT_TYPE, type TrafficStats } from './metrics';
+import { checkOptionKeys, SOCKET_OPTION_KEYS, BEHAVIOR_KEYS, HTTP_OPTION_KEYS, DEFLATE_OPTION_KEYS } from './option-check';
 
 /** Per-route options: socket limits plus origin policy and pub/sub settings. */
 export interface RouteOptions extends SocketOptions {
@@ -116,6 +119,27 @@ export interface AppOptions extends HttpOptions {
   /** Pending-connection queue of the listening socket. Default 2048 (Node's is 511; the kernel caps it at somaxconn). */
   backlog?: number;
   /**
+   * An upgrade request for a path no WebSocket route matches, on the App's
+   * own listener: `'reject'` (default) answers 404; `'ignore'` ignores the
+   * Upgrade header (RFC 9110 7.8 allows it) and lets the HTTP side answer it
+   * as a plain request (an HTTP route, or its 404). `handleUpgrade()` never
+   * touches an unmatched socket, whatever this says: it returns false.
+   */
+  unmatchedUpgrade?: 'reject' | 'ignore';
+  /**
+   * Told about every upgrade (or request head) the App refuses before a
+   * WebSocket opens: 400, 403 (origin), 404, 421, 426, 431, an upgrade hook's
+   * own reject, ... `req` has what was parsed (empty strings when the head
+   * itself was unreadable). Without it, the first 403 for an origin logs one
+   * console warning naming `allowedOrigins`.
+   */
+  onReject?(req: RejectedRequest, status: number, reason: string): void;
+  /**
+   * Serve Prometheus metrics (text format 0.0.4) at this HTTP path, e.g.
+   * `'/metrics'`: connections, messages, bytes, drops and rejections per route.
+   */
+  metrics?: string;
+  /**
    * Cross-process pub/sub (README: Scale-out), e.g. `new RedisBus({ url })`
    * from `xyra/redis`. Publishes go through the bus and are delivered when
    * read back, so every process sees one order per topic.
@@ -129,6 +153,59 @@ export interface AppOptions extends HttpOptions {
   localFirst?: boolean;
 }
 
+/** An upgrade request the App refused, as `onReject` sees it. */
+export interface RejectedRequest {
+  method: string;
+  /** Request target as sent ('' if the head could not be parsed). */
+  url: string;
+  /** Header names in lower case (empty if the head could not be parsed). */
+  headers: Record<string, string>;
+  /** The route pattern that matched, or '' (404, unparsable head). */
+  route: string;
+  remoteAddress: string;
+}
+
+/** Options of app.close(). */
+export interface CloseOptions {
+  /** Close code sent to every WebSocket. Default 1001 (Going Away); 1012 (Service Restart) suits rolling deploys. */
+  code?: number;
+  /** Close reason (at most 123 bytes of UTF-8). Default 'Server shutting down'. */
+  reason?: string;
+  /**
+   * Milliseconds to wait for peers to answer the close and for HTTP requests
+   * being handled to finish; then whatever is left is terminated. Default 5000.
+   */
+  timeout?: number;
+}
+
+/** Where to listen: a TCP port (and host), or a Unix domain socket path. */
+export type ListenOptions = { port?: number; host?: string; path?: undefined } | { path: string; port?: undefined; host?: undefined };
+
+/** Known keys of AppOptions beyond the HTTP side's (the type check keeps this complete). */
+const APP_OPTION_KEYS: Record<Exclude<keyof AppOptions, keyof HttpOptions>, true> = {
+  tls: true,
+  handshakeTimeout: true,
+  maxHeadBytes: true,
+  maxHeaders: true,
+  onError: true,
+  backlog: true,
+  unmatchedUpgrade: true,
+  onReject: true,
+  metrics: true,
+  upgradeTimeout: true,
+  bus: true,
+  localFirst: true,
+};
+
+/** Keys of a route behaviour beyond socket options and callbacks. */
+const ROUTE_OPTION_KEYS: Record<Exclude<keyof AppBehavior, keyof SocketOptions | keyof WebSocketBehavior>, true> = {
+  upgrade: true,
+  allowedOrigins: true,
+  allowedHosts: true,
+  publishToSelf: true,
+  upgradeTimeout: true,
+};
+
 interface Route {
   behavior: AppBehavior;
   options: ResolvedSocketOptions;
@@ -136,30 +213,29 @@ interface Route {
   /** undefined: the App's allowedHosts apply. */
   allowedHosts: HostList | undefined;
   publishToSelf: boolean;
+  /** This route's sockets and counters. */
+  owner: RouteOwner;
   upgradeTimeout: number;
 }
 
-/** Counters for app.stats(). */
-export interface AppStats {
-  connections: number;
-  messagesIn: number;
-  messagesOut: number;
-  bytesIn: number;
-  bytesOut: number;
+/** Counters for app.stats(): totals, and the same per route pattern. */
+export interface AppStats extends TrafficStats {
   subscriptions: number;
   topics: number;
+  /** Per route pattern (as registered). Rejections before any route matched (404, 431, ...) count only in the totals. */
+  routes: Record<string, TrafficStats>;
 }
+
+export type { TrafficStats };
 
 
 /**
  * The Xyra application: `app.websocket(path, handler)`, `app.get(...)`,
  * `await app.listen(port)`.
  */
-export class App implements WebSocketOwner {
+export class App {
   readonly sweeper: Sweeper;
   readonly hub: PubSubHub & PubSub;
-  /** @internal Traffic counters behind stats(). */
-  readonly counters = { messagesIn: 0, messagesOut: 0, bytesIn: 0, bytesOut: 0 };
   /** @internal */ readonly http: HttpHandler;
   /** @internal */ readonly httpOptions: ResolvedHttpOptions;
 
@@ -169,11 +245,23 @@ export class App implements WebSocketOwner {
   private readonly appOptions: AppOptions;
   private server: net.Server | null = null;
   private closing: Promise<void> | null = null;
+  /** @internal true from close() until it resolved: HTTP connections close after their current request. */
+  shuttingDown = false;
+  /** Route keys (pattern with parameter names erased) already registered: a second one is a UsageError. */
+  private readonly patterns = new Set<string>();
+  private readonly routeOwners = new Map<string, RouteOwner>();
+  /** Rejections before a route matched, by status. */
+  private readonly unroutedRejections = new Map<number, number>();
+  private originWarned = false;
   private readonly handshakeTimeout: number;
   private readonly upgradeTimeout: number;
   /** @internal */ readonly headLimits: { maxHeadBytes: number; maxHeaders: number };
 
   constructor(options: AppOptions = {}) {
+    checkOptionKeys(options, 'new App()', APP_OPTION_KEYS, HTTP_OPTION_KEYS);
+    if (options.unmatchedUpgrade !== undefined && options.unmatchedUpgrade !== 'reject' && options.unmatchedUpgrade !== 'ignore') {
+      throw new UsageError(`unmatchedUpgrade must be 'reject' or 'ignore', got ${String(options.unmatchedUpgrade)}`);
+    }
     this.appOptions = options;
     this.handshakeTimeout = options.handshakeTimeout ?? 10_000;
     this.upgradeTimeout = checkTimeout(options.upgradeTimeout, this.handshakeTimeout);
@@ -183,6 +271,12 @@ export class App implements WebSocketOwner {
     this.httpOptions = resolveHttpOptions(options);
     this.http = new HttpHandler(this.httpOptions, this.sweeper);
     this.http.onError = (err: Error) => this.reportError(null, err);
+    if (options.metrics !== undefined) {
+      if (typeof options.metrics !== 'string' || options.metrics[0] !== '/') throw new UsageError(`metrics must be an HTTP path such as '/metrics'`);
+      this.http.add('GET', options.metrics, (_req, res) => {
+        res.header('Content-Type', PROMETHEUS_CONTENT_TYPE).send(this.prometheus());
+      });
+    }
   }
 
   // ------------------------------------------------------------ routes
@@ -197,8 +291,16 @@ export class App implements WebSocketOwner {
     if (typeof handler !== 'function' && (typeof handler !== 'object' || handler === null)) {
       throw new UsageError('websocket() takes a function or a behaviour object');
     }
+    if (typeof handler !== 'function') checkOptionKeys(handler, `app.websocket('${pattern}', behaviour)`, BEHAVIOR_KEYS, SOCKET_OPTION_KEYS, ROUTE_OPTION_KEYS);
+    checkOptionKeys(options, `app.websocket('${pattern}', handler, options)`, SOCKET_OPTION_KEYS, ROUTE_OPTION_KEYS);
     const behavior: AppBehavior = typeof handler === 'function' ? { open: handler as (ws: WebSocket) => void } : { ...handler };
     const merged: RouteOptions = { ...pickOptions(behavior), ...options };
+    if (merged.compression !== null && typeof merged.compression === 'object') {
+      checkOptionKeys(merged.compression, `the compression options of '${pattern}'`, DEFLATE_OPTION_KEYS);
+    }
+    // Same shape whatever the parameter names (`/room/{id}` = `/room/:name`): the second would be unreachable.
+    const key = typeof pattern === 'string' ? pattern.replace(/\/(?::[^/]+|\{[^/]+\})/g, '/{}') : '';
+    if (this.patterns.has(key)) throw new UsageError(`WebSocket route '${pattern}' is already registered`);
     const resolved = resolveSocketOptions(merged);
     if (resolved.compression !== null && resolved.compression.serverNoContextTakeover === undefined) {
       // Server default (as uWebSockets' shared compressor): every message we
@@ -207,6 +309,7 @@ export class App implements WebSocketOwner {
       // share one compressed frame among all its recipients.
       resolved.compression.serverNoContextTakeover = true;
     }
+    const owner = new RouteOwner(this, pattern);
     const upgradeTimeout = checkTimeout(merged.upgradeTimeout, this.upgradeTimeout);
     this.router.add(pattern, {
       behavior,
@@ -214,8 +317,11 @@ export class App implements WebSocketOwner {
       allowedOrigins: compileOriginPolicy(merged.allowedOrigins),
       allowedHosts: compileHostList(merged.allowedHosts),
       publishToSelf: merged.publishToSelf ?? false,
+      owner,
       upgradeTimeout,
     });
+    this.patterns.add(key);
+    this.routeOwners.set(pattern, owner);
     // Deadlines of this route decide how often the sweeper needs to look.
     this.sweeper.retune(tickFor(this.handshakeTimeout, resolved.idleTimeout, resolved.closeTimeout, resolved.maxLifetime, upgradeTimeout));
     return this;
@@ -270,15 +376,61 @@ export class App implements WebSocketOwner {
 
   /** Same as stats(). */
   getStats(): AppStats {
-    return {
+    const routes: Record<string, TrafficStats> = {};
+    const total: AppStats = {
       connections: this.sockets.size,
-      messagesIn: this.counters.messagesIn,
-      messagesOut: this.counters.messagesOut,
-      bytesIn: this.counters.bytesIn,
-      bytesOut: this.counters.bytesOut,
+      messagesIn: 0,
+      messagesOut: 0,
+      bytesIn: 0,
+      bytesOut: 0,
+      drops: 0,
+      rejections: Object.fromEntries(this.unroutedRejections) as Record<number, number>,
       subscriptions: this.hub.subscriptionCount(),
       topics: this.hub.topicCount(),
+      routes,
     };
+    for (const [pattern, owner] of this.routeOwners) {
+      const r = (routes[pattern] = owner.stats());
+      total.messagesIn += r.messagesIn;
+      total.messagesOut += r.messagesOut;
+      total.bytesIn += r.bytesIn;
+      total.bytesOut += r.bytesOut;
+      total.drops += r.drops;
+      for (const status of Object.keys(r.rejections)) {
+        const n = Number(status);
+        total.rejections[n] = (total.rejections[n] ?? 0) + r.rejections[n];
+      }
+    }
+    return total;
+  }
+
+  /** The Prometheus text (format 0.0.4) that the `metrics` option serves. */
+  prometheus(): string {
+    const s = this.getStats();
+    return formatPrometheus({
+      routes: s.routes,
+      unrouted: Object.fromEntries(this.unroutedRejections) as Record<number, number>,
+      subscriptions: s.subscriptions,
+      topics: s.topics,
+    });
+  }
+
+  /**
+   * The open WebSockets (not yet closing), in connection order: all of them,
+   * or those of one route given by its pattern as registered
+   * (`app.clients('/room/{id}')`). A snapshot array, so closing or sending
+   * while walking it is safe: `for (const ws of app.clients()) ws.send(notice)`.
+   */
+  clients(pattern?: string): WebSocket[] {
+    let source: Iterable<WebSocket> = this.sockets;
+    if (pattern !== undefined) {
+      const owner = this.routeOwners.get(pattern);
+      if (owner === undefined) throw new UsageError(`No WebSocket route '${pattern}' (routes: ${[...this.routeOwners.keys()].join(', ')})`);
+      source = owner.sockets;
+    }
+    const out: WebSocket[] = [];
+    for (const ws of source) if (!ws.closed) out.push(ws);
+    return out;
   }
 
   /** Open sockets. */
@@ -289,13 +441,43 @@ export class App implements WebSocketOwner {
   // ------------------------------------------------------------ server
 
   /**
-   * Start listening. Port 0 picks a free port; the promise gives the bound port.
+   * Start listening. Port 0 picks a free port; the promise gives the bound
+   * port. A path (`'/run/app.sock'` or `{ path }`) listens on a Unix domain
+   * socket instead (behind nginx); the promise then gives the path. Fails
+   * (EADDRINUSE, EACCES) by rejecting, once. After `close()` an App can
+   * listen again.
    */
-  listen(port: number = 8000, host?: string | (() => void), callback?: (port: number) => void): Promise<number> {
+  listen(port?: number, host?: string | ((port: number) => void), callback?: (port: number) => void): Promise<number>;
+  listen(options: { port?: number; host?: string }, callback?: (port: number) => void): Promise<number>;
+  listen(path: string | { path: string }, callback?: (path: string) => void): Promise<string>;
+  listen(
+    where: number | string | ListenOptions = 8000,
+    host?: string | ((port: any) => void),
+    callback?: (port: any) => void,
+  ): Promise<number | string> {
     if (typeof host === 'function') {
-      callback = host as unknown as (port: number) => void;
+      callback = host;
       host = undefined;
     }
+    let port: number | undefined;
+    let path: string | undefined;
+    if (typeof where === 'number') port = where;
+    else if (typeof where === 'string') {
+      // A string of digits is a port (process.env.PORT), as node:net reads it.
+      if (/^[0-9]+$/.test(where)) port = Number(where);
+      else path = where;
+    } else if (where !== null && typeof where === 'object') {
+      checkOptionKeys(where, 'app.listen()', { port: true, host: true, path: true });
+      if (where.path !== undefined) path = where.path;
+      else {
+        port = where.port ?? 8000;
+        host = where.host;
+      }
+    } else {
+      return Promise.reject(new UsageError('listen() takes a port, a Unix socket path or { port, host } / { path }'));
+    }
+    if (path !== undefined && (typeof path !== 'string' || path.length === 0)) return Promise.reject(new UsageError('listen(): the Unix socket path must be a non-empty string'));
+    if (this.closing !== null) return Promise.reject(new UsageError('App is closing: await app.close() before listening again'));
     if (this.server !== null) return Promise.reject(new UsageError('App is already listening'));
     const server = this.appOptions.tls
       ? // No allowHalfOpen over TLS: a peer that aborts the TLS handshake (an
@@ -305,18 +487,22 @@ export class App implements WebSocketOwner {
     // A failed TLS handshake never becomes a connection of ours: drop it.
     if (this.appOptions.tls) server.on('tlsClientError', onTlsClientError);
     (server as net.Server & { [kApp]?: App })[kApp] = this;
-    server.on('error', onServerError);
     this.server = server;
-    return new Promise<number>((resolve, reject) => {
+    return new Promise<number | string>((resolve, reject) => {
+      // A listen failure rejects, and only that: the lasting error handler
+      // (reportError) is attached once listening succeeded.
       const onError = (err: Error) => {
         this.server = null;
         reject(err);
       };
       server.once('error', onError);
-      server.listen({ port, host: host as string | undefined, backlog: this.appOptions.backlog ?? 2048 }, () => {
+      const backlog = this.appOptions.backlog ?? 2048;
+      const options: net.ListenOptions = path !== undefined ? { path, backlog } : { port, host: host as string | undefined, backlog };
+      server.listen(options, () => {
         server.off('error', onError);
+        server.on('error', onServerError);
         const addr = server.address();
-        const bound = typeof addr === 'object' && addr !== null ? addr.port : port;
+        const bound = path !== undefined ? path : typeof addr === 'object' && addr !== null ? addr.port : (port as number);
         if (callback) callback(bound);
         resolve(bound);
       });
@@ -330,36 +516,71 @@ export class App implements WebSocketOwner {
   }
 
   /**
-   * Stop accepting, close every WebSocket with 1001, drop pending handshakes
-   * and idle HTTP connections; resolves when every socket is gone.
+   * Stop accepting and close every WebSocket with `code` (default 1001;
+   * 1012 Service Restart for a rolling deploy) and `reason`. Pending
+   * handshakes and idle keep-alive HTTP connections are dropped; HTTP
+   * requests being handled finish, then their connections close. After
+   * `timeout` ms (default 5000) whatever is left (peers that did not answer
+   * the close, slow HTTP handlers) is terminated. Resolves when every socket
+   * is gone; the App can then `listen` again. A bad code or reason rejects
+   * with a UsageError and closes nothing.
    */
-  close(): Promise<void> {
+  close(options: CloseOptions = {}): Promise<void> {
     if (this.closing) return this.closing;
+    try {
+      checkOptionKeys(options, 'app.close()', { code: true, reason: true, timeout: true });
+      if (options.code !== undefined && (!Number.isInteger(options.code) || !isValidCloseCode(options.code))) {
+        throw new UsageError(`app.close(): code ${String(options.code)} cannot be sent (1000-1003, 1007-1014, 3000-4999)`);
+      }
+      if (options.reason !== undefined && (typeof options.reason !== 'string' || Buffer.byteLength(options.reason) > 123)) {
+        throw new UsageError('app.close(): reason must be a string of at most 123 bytes');
+      }
+      if (options.timeout !== undefined && (typeof options.timeout !== 'number' || !(options.timeout >= 0))) {
+        throw new UsageError('app.close(): timeout must be a number of ms >= 0');
+      }
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    const code = options.code ?? CloseCode.GOING_AWAY;
+    const reason = options.reason ?? 'Server shutting down';
+    const timeout = options.timeout ?? 5000;
     const server = this.server;
+    this.shuttingDown = true;
     this.closing = new Promise<void>((resolve) => {
+      let poll: NodeJS.Timeout | null = null;
       const done = () => {
+        clearTimeout(deadline);
+        if (poll !== null) clearInterval(poll);
         this.sweeper.stop();
-        const bus = this.hub.bus;
-        if (bus === null) return resolve();
-        // The bus's own connections go last: closing sockets publish no more.
-        bus.close().then(resolve, (err: Error) => {
-          this.reportError(null, err);
+        const finish = () => {
+          this.server = null;
+          this.closing = null;
+          this.shuttingDown = false;
           resolve();
+        };
+        const bus = this.hub.bus;
+        if (bus === null) return finish();
+        // The bus's own connections go last: closing sockets publish no more.
+        bus.close().then(finish, (err: Error) => {
+          this.reportError(null, err);
+          finish();
         });
       };
+      const deadline = setTimeout(() => {
+        // Peers that never answered the close, HTTP handlers that never answered.
+        for (const ws of this.sockets) ws.terminate();
+        for (const s of this.sessions) s.destroy();
+      }, timeout);
       const waitSockets = () => {
         if (this.sockets.size === 0 && this.sessions.size === 0) return done();
-        const timer = setInterval(() => {
-          if (this.sockets.size === 0 && this.sessions.size === 0) {
-            clearInterval(timer);
-            done();
-          }
+        poll = setInterval(() => {
+          if (this.sockets.size === 0 && this.sessions.size === 0) done();
         }, 10);
       };
-      for (const s of this.sessions) s.destroy();
+      for (const s of this.sessions) s.shutdown();
       for (const ws of this.sockets) {
         try {
-          ws.close(CloseCode.GOING_AWAY, 'Server shutting down');
+          ws.close(code, reason);
         } catch {
           ws.terminate();
         }
@@ -372,9 +593,20 @@ export class App implements WebSocketOwner {
 
   /**
    * Take over an upgrade from an existing `node:http` server (Express,
-   * Fastify): `server.on('upgrade', (req, socket, head) => app.handleUpgrade(req, socket, head))`.
+   * Fastify): `server.on('upgrade', (req, socket, head) => { if (!app.handleUpgrade(req, socket, head)) socket.destroy(); })`.
+   * Returns true when a WebSocket route matched the path and Xyra took the
+   * socket (it answers 101, or the error status itself), false when no route
+   * matched or the Upgrade is not to `websocket`: then nothing was written
+   * and the socket is untouched, for another upgrade handler (a dev server's
+   * hot reload, a proxy) or for the caller to refuse.
    */
-  handleUpgrade(req: IncomingMessage, socket: net.Socket, head: Buffer): void {
+  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): boolean {
+    const upgrade = req.headers.upgrade;
+    if (upgrade === undefined || !/\bwebsocket\b/i.test(upgrade)) return false;
+    if (this.router.match(splitUrl(req.url ?? '/').path) === null) return false;
+    if (!(socket instanceof net.Socket)) {
+      throw new UsageError('handleUpgrade() takes the net.Socket that node:http gives its upgrade event');
+    }
     const rawHeaders = req.rawHeaders.slice();
     // No prototype, as the App's own parser gives: `constructor` or `__proto__` are plain header names.
     const headers: Record<string, string> = Object.create(null);
@@ -395,6 +627,7 @@ export class App implements WebSocketOwner {
     this.sessions.add(session);
     session.attach();
     session.startUpgrade(parsed, head);
+    return true;
   }
 
   // ------------------------------------------------------------ internals
@@ -419,14 +652,53 @@ export class App implements WebSocketOwner {
   /** @internal */
   addSocket(ws: WebSocket): void {
     this.sockets.add(ws);
+    (ws.route as Route | null)?.owner.sockets.add(ws);
   }
 
-  /** @internal WebSocketOwner */
+  /** @internal An upgrade (or a request head) was refused with `status`. */
+  rejected(head: HttpRequestHead | null, route: Route | null, status: number, reason: string, socket: net.Socket): void {
+    countRejection(route !== null ? route.owner.rejections : this.unroutedRejections, status);
+    const hook = this.appOptions.onReject;
+    if (hook === undefined) {
+      if (status === 403 && route !== null && !this.originWarned && reason === 'Origin not allowed') {
+        this.originWarned = true;
+        console.warn(
+          `[xyra] refused a WebSocket upgrade to ${route.owner.pattern} with 403 because its Origin ` +
+            `(${head?.headers['origin'] ?? '?'}) is not allowed: list it in the route's allowedOrigins ` +
+            `(a page served from another port or opened from a file has a different origin). ` +
+            `Set App({ onReject }) to see every refused upgrade; this warning is shown once.`,
+        );
+      }
+      return;
+    }
+    try {
+      hook(
+        {
+          method: head?.method ?? '',
+          url: head?.url ?? '',
+          headers: head?.headers ?? {},
+          route: route?.owner.pattern ?? '',
+          remoteAddress: socket.remoteAddress ?? '',
+        },
+        status,
+        reason,
+      );
+    } catch (err) {
+      this.reportError(null, err instanceof Error ? err : new Error(String(err)));
+    }
+  }
+
+  /** @internal */
+  get unmatchedUpgrade(): 'reject' | 'ignore' {
+    return this.appOptions.unmatchedUpgrade ?? 'reject';
+  }
+
+  /** @internal RouteOwner's parent */
   removeSocket(ws: WebSocket): void {
     this.sockets.delete(ws);
   }
 
-  /** @internal WebSocketOwner */
+  /** @internal */
   reportError(ws: WebSocket | null, err: Error): void {
     if (this.appOptions.onError) {
       const r: unknown = this.appOptions.onError(err, ws);
@@ -535,6 +807,9 @@ export class UpgradeSession implements Sweepable, SocketEvents {
   private peerGone = false;
   /** @internal clock() at the first byte of the current request (requestTimeout counts from it); -1 between requests. */
   requestStart = -1;
+  /** The upgrade being answered and its route, for onReject and stats. */
+  private upgradeHead: HttpRequestHead | null = null;
+  private upgradeRoute: Route | null = null;
   /** Total of `held`, at most MAX_EARLY_BYTES. */
   private heldBytes = 0;
   /** Reading is paused because bytes came while the hook ran. */
@@ -631,6 +906,11 @@ export class UpgradeSession implements Sweepable, SocketEvents {
     this.socket.destroy();
   }
 
+  /** app.close(): a request being handled finishes (httpDone then closes); anything else goes now. */
+  shutdown(): void {
+    if (this.state !== SessionState.HTTP) this.destroy();
+  }
+
   /** @internal SocketEvents */
   socketData(chunk: Buffer): void {
     switch (this.state) {
@@ -692,7 +972,12 @@ export class UpgradeSession implements Sweepable, SocketEvents {
     if (result === null) return;
     const { head, rest } = result;
     const upgrade = head.headers['upgrade'];
-    if (upgrade !== undefined && /\bwebsocket\b/i.test(upgrade)) {
+    if (
+      upgrade !== undefined &&
+      /\bwebsocket\b/i.test(upgrade) &&
+      // unmatchedUpgrade 'ignore': no WebSocket route, so the Upgrade header is ignored (RFC 9110 7.8).
+      (this.app.unmatchedUpgrade === 'reject' || this.app.matchRoute(splitUrl(head.url).path) !== null)
+    ) {
       this.startUpgrade(head, rest);
       return;
     }
@@ -705,7 +990,7 @@ export class UpgradeSession implements Sweepable, SocketEvents {
   /** @internal the HTTP side finished a request; `rest` is any pipelined data. */
   httpDone(keepAlive: boolean, rest: Buffer): void {
     if (this.state !== SessionState.HTTP) return;
-    if (!keepAlive || this.peerGone) {
+    if (!keepAlive || this.peerGone || this.app.shuttingDown) {
       this.release();
       closeGracefully(this.socket);
       return;
@@ -719,6 +1004,7 @@ export class UpgradeSession implements Sweepable, SocketEvents {
   private fail(status: number, message: string, headers?: Record<string, string>): void {
     if (this.state === SessionState.DONE) return;
     this.release();
+    this.app.rejected(this.upgradeHead, this.upgradeRoute, status, message, this.socket);
     let response: Buffer;
     try {
       response = buildErrorResponse(status, message, headers);
@@ -751,8 +1037,10 @@ export class UpgradeSession implements Sweepable, SocketEvents {
     app.sweeper.delete(this);
     const { path, query } = splitUrl(head.url);
     const match = app.matchRoute(path);
+    this.upgradeHead = head;
     if (match === null) return this.fail(404, 'Not Found');
     const route = match.value;
+    this.upgradeRoute = route;
     const valid = validateUpgradeRequest(head);
     if (!valid.ok) return this.fail(valid.status, valid.reason, valid.headers);
     const req: UpgradeRequest = {
@@ -845,7 +1133,7 @@ export class UpgradeSession implements Sweepable, SocketEvents {
     }
     this.release();
     if (socket.destroyed) return;
-    const ws = new WebSocket(socket, 'server', route.behavior, app, route.options, {
+    const ws = new WebSocket(socket, 'server', route.behavior, route.owner, route.options, {
       url: head.url,
       protocol,
       extensions,

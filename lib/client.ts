@@ -10,9 +10,11 @@ import {
   buildClientRequest,
   generateKey,
   HandshakeError,
+  MAX_HANDSHAKE_ERROR_BODY,
   parseWebSocketUrl,
   validateUpgradeResponse,
 } from './handshake';
+import { checkOptionKeys, SOCKET_OPTION_KEYS, BEHAVIOR_KEYS, DEFLATE_OPTION_KEYS } from './option-check';
 import { WebSocket, type WebSocketBehavior, type WebSocketOwner } from './websocket';
 import { resolveSocketOptions, type SocketOptions } from './options';
 import { Sweeper } from './sweeper';
@@ -38,6 +40,17 @@ export interface ClientOptions<UserData = any> extends SocketOptions, WebSocketB
   onError?(err: Error, ws: WebSocket | null): void;
 }
 
+/** Keys of ClientOptions beyond socket options and callbacks (the type check keeps this complete). */
+const CLIENT_OPTION_KEYS: Record<Exclude<keyof ClientOptions, keyof SocketOptions | keyof WebSocketBehavior>, true> = {
+  protocols: true,
+  headers: true,
+  origin: true,
+  handshakeTimeout: true,
+  tls: true,
+  data: true,
+  onError: true,
+};
+
 // Client sockets share one coarse timer (close handshake, idle, lifetime).
 const clientSweeper = new Sweeper(250);
 
@@ -56,14 +69,20 @@ class ClientOwner implements WebSocketOwner {
 const defaultOwner = new ClientOwner(undefined);
 
 /**
- * Open a WebSocket to `url` (ws://, wss://). Resolves once the handshake
- * succeeded; rejects with a HandshakeError (status, headers) or a socket error.
- * Clients have no idle timeout unless one is set.
+ * Open a WebSocket to `url` (ws://, wss://, or `ws+unix:///path/to.sock:/route`
+ * for a Unix domain socket). Resolves once the handshake succeeded; rejects
+ * with a HandshakeError (status, headers, body) or a socket error. Clients
+ * have no idle timeout unless one is set. An unknown option key rejects with
+ * a UsageError naming the closest known one.
  */
 export function connect<UserData = any>(url: string, options: ClientOptions<UserData> = {}): Promise<WebSocket<UserData>> {
   return new Promise<WebSocket<UserData>>((resolve, reject) => {
     let target;
     try {
+      checkOptionKeys(options, 'connect()', CLIENT_OPTION_KEYS, SOCKET_OPTION_KEYS, BEHAVIOR_KEYS);
+      if (options.compression !== null && typeof options.compression === 'object') {
+        checkOptionKeys(options.compression, 'the compression options of connect()', DEFLATE_OPTION_KEYS);
+      }
       target = parseWebSocketUrl(url);
     } catch (err) {
       reject(err);
@@ -93,9 +112,14 @@ export function connect<UserData = any>(url: string, options: ClientOptions<User
       return;
     }
 
+    const socketPath = target.socketPath;
     const socket: net.Socket = target.secure
-      ? tls.connect({ servername: net.isIP(target.host) ? undefined : target.host, ...options.tls, host: target.host, port: target.port })
-      : net.connect({ host: target.host, port: target.port });
+      ? socketPath !== undefined
+        ? tls.connect({ ...options.tls, path: socketPath })
+        : tls.connect({ servername: net.isIP(target.host) ? undefined : target.host, ...options.tls, host: target.host, port: target.port })
+      : socketPath !== undefined
+        ? net.connect({ path: socketPath })
+        : net.connect({ host: target.host, port: target.port });
     socket.setNoDelay(true);
 
     let settled = false;
@@ -107,11 +131,20 @@ export function connect<UserData = any>(url: string, options: ClientOptions<User
       socket.destroy();
       reject(err);
     };
-    const timer = setTimeout(() => fail(new HandshakeError('Opening handshake timed out')), options.handshakeTimeout ?? 10_000);
+    // A refusal (status not 101): its body is read (bounded) into the HandshakeError.
+    let refusal: Refusal | null = null;
+    const timer = setTimeout(
+      () => fail(refusal !== null ? refusal.finish() : new HandshakeError('Opening handshake timed out')),
+      options.handshakeTimeout ?? 10_000,
+    );
     const onConnect = () => socket.write(request);
-    const onError = (err: Error) => fail(err);
-    const onClose = () => fail(new HandshakeError('Connection closed before the handshake completed'));
+    const onError = (err: Error) => fail(refusal !== null ? refusal.finish() : err);
+    const onClose = () => fail(refusal !== null ? refusal.finish() : new HandshakeError('Connection closed before the handshake completed'));
     const onData = (chunk: Buffer) => {
+      if (refusal !== null) {
+        if (refusal.push(chunk)) fail(refusal.finish());
+        return;
+      }
       let result;
       try {
         result = parser.push(chunk);
@@ -130,6 +163,11 @@ export function connect<UserData = any>(url: string, options: ClientOptions<User
           if (params !== null) deflate = new PerMessageDeflate('client', params, deflateOptions);
         }
       } catch (err) {
+        if (err instanceof HandshakeError && head.statusCode !== 101) {
+          refusal = new Refusal(err, head.headers);
+          if (refusal.push(rest)) fail(refusal.finish());
+          return;
+        }
         fail(err instanceof HandshakeError ? err : new HandshakeError((err as Error).message, undefined, head.headers));
         return;
       }
@@ -161,6 +199,61 @@ export function connect<UserData = any>(url: string, options: ClientOptions<User
     socket.on('error', onError);
     socket.on('close', onClose);
   });
+}
+
+/**
+ * The body of a refused handshake, up to MAX_HANDSHAKE_ERROR_BODY bytes:
+ * complete at Content-Length, at the last chunk, or when the server closes.
+ */
+class Refusal {
+  private readonly parts: Buffer[] = [];
+  private size = 0;
+  private readonly want: number;
+  private readonly chunked: boolean;
+
+  constructor(
+    private readonly err: HandshakeError,
+    headers: Record<string, string>,
+  ) {
+    const cl = headers['content-length'];
+    this.chunked = /chunked/i.test(headers['transfer-encoding'] ?? '');
+    const n = cl !== undefined && /^[0-9]+$/.test(cl) ? Number(cl) : -1;
+    this.want = this.chunked || n < 0 ? MAX_HANDSHAKE_ERROR_BODY : Math.min(n, MAX_HANDSHAKE_ERROR_BODY);
+  }
+
+  /** Add bytes; true when the body is complete (or the cap is reached). */
+  push(chunk: Buffer): boolean {
+    if (chunk.length > 0 && this.size < this.want) {
+      const take = chunk.subarray(0, this.want - this.size);
+      this.parts.push(take);
+      this.size += take.length;
+    }
+    if (this.size >= this.want) return true;
+    // The last chunk of a chunked body: "0" CRLF CRLF (no trailers expected on an error page).
+    return this.chunked && Buffer.concat(this.parts, this.size).includes('\r\n0\r\n\r\n');
+  }
+
+  finish(): HandshakeError {
+    let body: Buffer = Buffer.concat(this.parts, this.size);
+    if (this.chunked) body = dechunk(body);
+    this.err.body = body.toString('utf8');
+    return this.err;
+  }
+}
+
+/** Best-effort chunked decoding of a bounded error body (RFC 9112 7.1); stops at anything malformed. */
+function dechunk(raw: Buffer): Buffer {
+  const out: Buffer[] = [];
+  let i = 0;
+  while (i < raw.length) {
+    const eol = raw.indexOf('\r\n', i);
+    if (eol < 0) break;
+    const size = parseInt(raw.subarray(i, eol).toString('latin1').split(';')[0], 16);
+    if (!Number.isFinite(size) || size <= 0) break;
+    out.push(raw.subarray(eol + 2, Math.min(raw.length, eol + 2 + size)));
+    i = eol + 2 + size + 2;
+  }
+  return Buffer.concat(out);
 }
 
 function startClient(ws: WebSocket, rest: Buffer): void {

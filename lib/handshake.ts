@@ -543,12 +543,19 @@ export class HandshakeError extends Error {
   readonly statusCode?: number;
   /** The response headers, when a response was parsed. */
   readonly headers?: Record<string, string>;
+  /**
+   * The response body (UTF-8) when the status was not 101: the server's own
+   * words (`Origin not allowed`, `Unauthorized`). At most
+   * {@link MAX_HANDSHAKE_ERROR_BODY} bytes; '' when it sent none.
+   */
+  body?: string;
 
-  constructor(message: string, statusCode?: number, headers?: Record<string, string>) {
+  constructor(message: string, statusCode?: number, headers?: Record<string, string>, body?: string) {
     super(message);
     this.name = 'HandshakeError';
     if (statusCode !== undefined) this.statusCode = statusCode;
     if (headers !== undefined) this.headers = headers;
+    if (body !== undefined) this.body = body;
   }
 }
 
@@ -607,6 +614,9 @@ export function validateUpgradeResponse(
   return { protocol, extensions };
 }
 
+/** The client keeps at most this much of a refusal's body for {@link HandshakeError.body}. */
+export const MAX_HANDSHAKE_ERROR_BODY = 4096;
+
 /** A WebSocket URL resolved for connecting. */
 export interface WebSocketUrl {
   /** wss: / https: */
@@ -620,6 +630,8 @@ export interface WebSocketUrl {
   hostHeader: string;
   /** 'user:password' from the URL's userinfo, percent-decoded, for Basic auth; undefined if none. */
   auth: string | undefined;
+  /** `ws+unix:` / `wss+unix:`: the Unix domain socket to connect to (host and port are then unused). */
+  socketPath?: string;
 }
 
 /**
@@ -630,6 +642,7 @@ export interface WebSocketUrl {
  * fragment (even empty: `ws://h/#`), or an empty host.
  */
 export function parseWebSocketUrl(url: string): WebSocketUrl {
+  if (typeof url === 'string' && /^wss?\+unix:/i.test(url)) return parseUnixUrl(url);
   let u: URL;
   try {
     u = new URL(url);
@@ -669,4 +682,25 @@ export function parseWebSocketUrl(url: string): WebSocketUrl {
     hostHeader: u.host,
     auth,
   };
+}
+
+/**
+ * `ws+unix:///path/to.sock:/route?query` (ws's notation): the socket path,
+ * then `:` and the request target (default `/`). Host header `localhost`.
+ */
+function parseUnixUrl(url: string): WebSocketUrl {
+  const secure = url[2] === 's' || url[2] === 'S';
+  const rest = url.slice(url.indexOf(':') + 1).replace(/^\/\//, '');
+  const colon = rest.indexOf(':');
+  const socketPath = colon < 0 ? rest : rest.slice(0, colon);
+  let path = colon < 0 ? '/' : rest.slice(colon + 1);
+  if (socketPath.length === 0) throw new SyntaxError(`The URL has no socket path: ${url}`);
+  if (path === '') path = '/';
+  if (path[0] !== '/') throw new SyntaxError(`The request path after the socket path must start with '/': ${url}`);
+  if (path.indexOf('#') !== -1) throw new SyntaxError('WebSocket URLs cannot have a fragment');
+  for (let i = 0; i < path.length; i++) {
+    const c = path.charCodeAt(i);
+    if (c <= 0x20 || c >= 0x7f) throw new SyntaxError(`Invalid character in the request path: ${url}`);
+  }
+  return { secure, host: 'localhost', port: 0, path, hostHeader: 'localhost', auth: undefined, socketPath };
 }

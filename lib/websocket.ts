@@ -73,10 +73,11 @@ export interface WebSocketOwner {
   /** Report errors thrown by handlers. */
   reportError(ws: WebSocket, err: Error): void;
   /** Traffic counters (App.stats()), or null when nobody counts. */
-  counters: { messagesIn: number; messagesOut: number; bytesIn: number; bytesOut: number } | null;
+  counters: { messagesIn: number; messagesOut: number; bytesIn: number; bytesOut: number; drops: number } | null;
 }
 
 type Listener = (...args: any[]) => unknown;
+type OnceWrapper = Listener & { listener?: Listener };
 /** Any user callback, called through WebSocket.callHandler. */
 type Handler = (a?: any, b?: any, c?: any, d?: any) => unknown;
 
@@ -235,6 +236,9 @@ export class WebSocket<UserData = any> implements ConnectionHandler, Sweepable, 
     opts: ResolvedSocketOptions,
     info: { url: string; protocol: string; extensions: string; data: UserData },
   ) {
+    // `new WebSocket(url)` is the habit from ws and browsers; internal callers
+    // always pass a socket and a role, so two comparisons tell them apart.
+    if (role !== 'server' && role !== 'client') throw notConstructible(socket);
     this.socket = socket;
     this.behavior = behavior;
     this.owner = owner;
@@ -375,7 +379,7 @@ export class WebSocket<UserData = any> implements ConnectionHandler, Sweepable, 
   private sendMessage(opcode: OpCode, data: SendData, compress: boolean | undefined): SendStatus {
     const payload = toBuffer(data);
     const waiting = this.admit();
-    if (waiting < 0) return SendStatus.DROPPED;
+    if (waiting < 0) return this.countDrop();
     if (!this.conn.sendMessage(opcode, payload, compress)) return SendStatus.DROPPED;
     if (this.owner.counters !== null) {
       this.owner.counters.messagesOut++;
@@ -387,7 +391,7 @@ export class WebSocket<UserData = any> implements ConnectionHandler, Sweepable, 
   /** @internal Publish path: a frame encoded once for every recipient. */
   sendPrebuilt(frame: Buffer, payloadLength: number): SendStatus {
     const waiting = this.admit();
-    if (waiting < 0) return SendStatus.DROPPED;
+    if (waiting < 0) return this.countDrop();
     if (!this.conn.sendPrebuilt(frame)) return SendStatus.DROPPED;
     if (this.owner.counters !== null) {
       this.owner.counters.messagesOut++;
@@ -483,6 +487,12 @@ export class WebSocket<UserData = any> implements ConnectionHandler, Sweepable, 
       this.setPaused(PauseReason.BACKPRESSURE, false);
     }
     if (this.needDrain && buffered === 0) this.drained();
+  }
+
+  /** A message was not sent: count it for app.stats(). */
+  private countDrop(): SendStatus {
+    if (this.owner.counters !== null) this.owner.counters.drops++;
+    return SendStatus.DROPPED;
   }
 
   /**
@@ -653,23 +663,35 @@ export class WebSocket<UserData = any> implements ConnectionHandler, Sweepable, 
     return this;
   }
 
-  /** Remove a listener added with on(). */
+  /** Remove a listener added with on() (the same function). */
+  off(event: 'message', fn: (message: string | Buffer, opcode: OpCode) => void): this;
+  off(event: 'close', fn: (code: number, reason: string) => void): this;
+  off(event: 'ping' | 'pong', fn: (data: Buffer) => void): this;
+  off(event: 'drain' | 'open', fn: () => void): this;
+  off(event: 'error', fn: (err: Error) => void): this;
   off(event: string, fn: Listener): this {
     const list = this.listeners?.get(event);
     if (list !== undefined) {
-      const i = list.indexOf(fn);
+      // A once() listener is stored wrapped; off() with the original removes it too.
+      const i = list.findIndex((l) => l === fn || (l as OnceWrapper).listener === fn);
       if (i >= 0) list.splice(i, 1);
     }
     return this;
   }
 
-  /** Listen once. */
+  /** Listen once; typed per event as on(). */
+  once(event: 'message', fn: (message: string | Buffer, opcode: OpCode) => void): this;
+  once(event: 'close', fn: (code: number, reason: string) => void): this;
+  once(event: 'ping' | 'pong', fn: (data: Buffer) => void): this;
+  once(event: 'drain' | 'open', fn: () => void): this;
+  once(event: 'error', fn: (err: Error) => void): this;
   once(event: string, fn: Listener): this {
-    const wrapper: Listener = (...args) => {
-      this.off(event, wrapper);
+    const wrapper: OnceWrapper = (...args) => {
+      this.off(event as 'open', wrapper);
       // Returned, so an async listener's rejection is caught like any other.
       return fn(...args);
     };
+    wrapper.listener = fn;
     return this.on(event as 'open', wrapper);
   }
 
@@ -1111,6 +1133,11 @@ export class WebSocket<UserData = any> implements ConnectionHandler, Sweepable, 
     this.release();
     this.checkDrain();
   }
+}
+
+function notConstructible(arg: unknown): UsageError {
+  const what = typeof arg === 'string' || arg instanceof URL ? `connect(${JSON.stringify(String(arg))})` : 'connect(url)';
+  return new UsageError(`WebSocket is not constructed directly: use \`await ${what}\` for a client, or app.websocket(path, handler) for a server`);
 }
 
 /** Write several Buffers as one vectored write; `done` (if any) runs after the last. */

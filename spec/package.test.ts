@@ -18,6 +18,25 @@ describe('package', () => {
   }, 120000);
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
+  test('npm pack ships dist/index.js, dist/index.mjs and declarations; no source map without its source', () => {
+    // Scripts are skipped: beforeAll just built dist/ (npm pack would run `prepare` again).
+    const out = execFileSync('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] }).toString();
+    const files: string[] = JSON.parse(out)[0].files.map((f: { path: string }) => f.path);
+    for (const f of ['dist/index.js', 'dist/index.mjs', 'dist/index.d.ts', 'dist/index.d.mts', 'dist/lib/app.d.ts', 'dist/lib/app.js', 'package.json', 'README.md']) {
+      expect(files).toContain(f);
+    }
+    // A map points at ../lib/*.ts: shipped only if those sources ship too.
+    const maps = files.filter((f) => f.endsWith('.map'));
+    for (const m of maps) expect(files).toContain(m.replace(/^dist\//, '').replace(/\.(js|d\.ts)\.map$/, '.ts'));
+    expect(files.filter((f) => /^(spec|bench|examples)\//.test(f) || f.startsWith('dist/spec/'))).toEqual([]);
+  });
+
+  test('a git or tarball install builds dist/ through the prepare script', () => {
+    const pkg = require(join(root, 'package.json'));
+    expect(pkg.scripts.prepare).toBe('npm run build');
+    expect(pkg.files).toEqual(['dist']);
+  });
+
   test('has no runtime dependencies', () => {
     const pkg = require(join(root, 'package.json'));
     expect(Object.keys(pkg.dependencies ?? {})).toEqual([]);

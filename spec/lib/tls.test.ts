@@ -89,7 +89,10 @@ describe('handleUpgrade on an existing node:http server', () => {
     const app = new App({ onError: () => {} });
     app.websocket('/ws/{id}', { open: (ws: WebSocket) => ws.send(`hello ${ws.params.id}`) });
     const server = http.createServer((_req, res) => res.end('from node:http'));
-    server.on('upgrade', (req, socket, head) => app.handleUpgrade(req, socket as any, head));
+    server.on('upgrade', (req, socket, head) => {
+      // handleUpgrade leaves an unmatched socket alone (false): refusing it is ours.
+      if (!app.handleUpgrade(req, socket, head)) socket.end('HTTP/1.1 404 Not Found\r\nContent-Length: 9\r\nConnection: close\r\n\r\nNot Found');
+    });
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
     const port = (server.address() as AddressInfo).port;
     try {
@@ -123,7 +126,7 @@ describe('handleUpgrade on an existing node:http server', () => {
       },
     });
     const server = http.createServer((_req, res) => res.end());
-    server.on('upgrade', (req, socket, head) => app.handleUpgrade(req, socket as any, head));
+    server.on('upgrade', (req, socket, head) => app.handleUpgrade(req, socket, head));
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
     const port = (server.address() as AddressInfo).port;
     try {
