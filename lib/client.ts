@@ -17,6 +17,8 @@ import { WebSocket, type WebSocketBehavior, type WebSocketOwner } from './websoc
 import { resolveSocketOptions, type SocketOptions } from './options';
 import { Sweeper } from './sweeper';
 import { acceptResponse, buildOffer, PerMessageDeflate, type DeflateOptions } from '../frame/permessage-deflate';
+import { connectReconnecting, type ReconnectingClientOptions, type ReconnectingWebSocket, type UrlSource } from './reconnect';
+import type { ReconnectOptions } from './reconnect-policy';
 
 export { HandshakeError };
 
@@ -36,6 +38,8 @@ export interface ClientOptions<UserData = any> extends SocketOptions, WebSocketB
   data?: UserData;
   /** Called when a handler throws; default logs to stderr. */
   onError?(err: Error, ws: WebSocket | null): void;
+  /** Abort the opening handshake: connect() rejects with the signal's reason (a reconnecting client closes). */
+  signal?: AbortSignal;
 }
 
 // Client sockets share one coarse timer (close handshake, idle, lifetime).
@@ -59,8 +63,18 @@ const defaultOwner = new ClientOwner(undefined);
  * Open a WebSocket to `url` (ws://, wss://). Resolves once the handshake
  * succeeded; rejects with a HandshakeError (status, headers) or a socket error.
  * Clients have no idle timeout unless one is set.
+ * With the `reconnect` option it resolves at once with a ReconnectingWebSocket
+ * that reconnects with backoff (lib/reconnect.ts); `url` may then be a function.
  */
-export function connect<UserData = any>(url: string, options: ClientOptions<UserData> = {}): Promise<WebSocket<UserData>> {
+export function connect<UserData = any>(url: UrlSource, options: ReconnectingClientOptions<UserData>): Promise<ReconnectingWebSocket<UserData>>;
+export function connect<UserData = any>(url: string, options?: ClientOptions<UserData>): Promise<WebSocket<UserData>>;
+export function connect<UserData = any>(
+  url: UrlSource,
+  options: ClientOptions<UserData> & { reconnect?: ReconnectOptions | boolean } = {},
+): Promise<WebSocket<UserData> | ReconnectingWebSocket<UserData>> {
+  // With `reconnect`, lib/reconnect.ts drives this function once per attempt.
+  if (options.reconnect) return connectReconnecting(url, options as ReconnectingClientOptions<UserData>, connect);
+  if (typeof url !== 'string') return Promise.reject(new TypeError('connect(): a url function needs the reconnect option'));
   return new Promise<WebSocket<UserData>>((resolve, reject) => {
     let target;
     try {
@@ -108,6 +122,8 @@ export function connect<UserData = any>(url: string, options: ClientOptions<User
       reject(err);
     };
     const timer = setTimeout(() => fail(new HandshakeError('Opening handshake timed out')), options.handshakeTimeout ?? 10_000);
+    const signal = options.signal;
+    const onAbort = () => fail(signal?.reason instanceof Error ? signal.reason : new HandshakeError('Aborted'));
     const onConnect = () => socket.write(request);
     const onError = (err: Error) => fail(err);
     const onClose = () => fail(new HandshakeError('Connection closed before the handshake completed'));
@@ -151,6 +167,7 @@ export function connect<UserData = any>(url: string, options: ClientOptions<User
     };
     const cleanup = () => {
       clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
       socket.off(target.secure ? 'secureConnect' : 'connect', onConnect);
       socket.off('data', onData);
       socket.off('error', onError);
@@ -160,6 +177,8 @@ export function connect<UserData = any>(url: string, options: ClientOptions<User
     socket.on('data', onData);
     socket.on('error', onError);
     socket.on('close', onClose);
+    if (signal?.aborted) onAbort();
+    else signal?.addEventListener('abort', onAbort);
   });
 }
 

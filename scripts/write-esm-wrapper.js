@@ -13,3 +13,5 @@ const lines = [
 ];
 fs.writeFileSync(path.join(dist, 'index.mjs'), lines.join('\n'));
 fs.writeFileSync(path.join(dist, 'index.d.mts'), "export * from './index.js';\nimport cjs from './index.js';\nexport default cjs;\n");
+// dist/browser/ holds the browser module (tsconfig.browser.json), an ES module in .js files.
+if (fs.existsSync(path.join(dist, 'browser'))) fs.writeFileSync(path.join(dist, 'browser', 'package.json'), '{ "type": "module" }\n');
