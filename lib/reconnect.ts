@@ -95,6 +95,7 @@ export class ReconnectingWebSocket<UserData = any> {
   private readonly onDrain = (): void => this.emitDrain();
   private readonly onError = (err: Error): void => this.emit('error', err);
   private readonly onClose = (code: number, reason: string): void => this.connectionClosed(code, reason);
+  private readonly onAbort = (): void => this.close();
 
   /** @internal Use `connect(url, { reconnect })`. */
   constructor(source: UrlSource, options: ReconnectingClientOptions<UserData>, policy: ResolvedReconnectOptions, connectOnce: ConnectOnce) {
@@ -105,7 +106,7 @@ export class ReconnectingWebSocket<UserData = any> {
     this.data = options.data as UserData;
     if (typeof source === 'string') this.lastUrl = source;
     // The caller's signal ends the whole object; each attempt gets its own.
-    options.signal?.addEventListener('abort', () => this.close(), { once: true });
+    options.signal?.addEventListener('abort', this.onAbort, { once: true });
   }
 
   // ------------------------------------------------------------ state
@@ -305,10 +306,13 @@ export class ReconnectingWebSocket<UserData = any> {
       this.lastUrl = resolved;
       return this.connectOnce<UserData>(resolved, options);
     };
-    (typeof url === 'string' ? open(url) : Promise.resolve(url).then(open)).then(
-      (ws) => this.opened(generation, ws),
-      (err) => this.attemptFailed(generation, err),
-    );
+    (typeof url === 'string' ? open(url) : Promise.resolve(url).then(open))
+      .then(
+        (ws) => this.opened(generation, ws),
+        (err) => this.attemptFailed(generation, err),
+      )
+      // Listeners are isolated already; this only keeps a bug here from becoming an unhandled rejection.
+      .catch((err) => this.report(err));
   }
 
   private opened(generation: number, ws: WebSocket<UserData>): void {
@@ -410,6 +414,7 @@ export class ReconnectingWebSocket<UserData = any> {
     if (this.state === ReadyState.CLOSED) return;
     this.state = ReadyState.CLOSED;
     this.current = null;
+    this.options.signal?.removeEventListener('abort', this.onAbort);
     const queue = this.queue;
     this.queue = [];
     this.queuedBytes = 0;
