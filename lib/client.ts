@@ -19,6 +19,8 @@ import { WebSocket, type WebSocketBehavior, type WebSocketOwner } from './websoc
 import { resolveSocketOptions, type SocketOptions } from './options';
 import { Sweeper } from './sweeper';
 import { acceptResponse, buildOffer, PerMessageDeflate, type DeflateOptions } from '../frame/permessage-deflate';
+import { connectReconnecting, type ReconnectingClientOptions, type ReconnectingWebSocket, type UrlSource } from './reconnect';
+import type { ReconnectOptions } from './reconnect-policy';
 
 export { HandshakeError };
 
@@ -38,6 +40,8 @@ export interface ClientOptions<UserData = any> extends SocketOptions, WebSocketB
   data?: UserData;
   /** Called when a handler throws; default logs to stderr. */
   onError?(err: Error, ws: WebSocket | null): void;
+  /** Abort the opening handshake: connect() rejects with the signal's reason (a reconnecting client closes). */
+  signal?: AbortSignal;
 }
 
 /** Keys of ClientOptions beyond socket options and callbacks (the type check keeps this complete). */
@@ -49,6 +53,7 @@ const CLIENT_OPTION_KEYS: Record<Exclude<keyof ClientOptions, keyof SocketOption
   tls: true,
   data: true,
   onError: true,
+  signal: true,
 };
 
 // Client sockets share one coarse timer (close handshake, idle, lifetime).
@@ -74,8 +79,27 @@ const defaultOwner = new ClientOwner(undefined);
  * with a HandshakeError (status, headers, body) or a socket error. Clients
  * have no idle timeout unless one is set. An unknown option key rejects with
  * a UsageError naming the closest known one.
+ * With the `reconnect` option it resolves at once with a ReconnectingWebSocket
+ * that reconnects with backoff (lib/reconnect.ts); `url` may then be a function.
  */
-export function connect<UserData = any>(url: string, options: ClientOptions<UserData> = {}): Promise<WebSocket<UserData>> {
+export function connect<UserData = any>(url: UrlSource, options: ReconnectingClientOptions<UserData>): Promise<ReconnectingWebSocket<UserData>>;
+export function connect<UserData = any>(url: string, options?: ClientOptions<UserData>): Promise<WebSocket<UserData>>;
+export function connect<UserData = any>(
+  url: UrlSource,
+  options: ClientOptions<UserData> & { reconnect?: ReconnectOptions | boolean } = {},
+): Promise<WebSocket<UserData> | ReconnectingWebSocket<UserData>> {
+  // With `reconnect`, lib/reconnect.ts drives this function once per attempt.
+  if (options.reconnect) {
+    // Typos are told now, not at every attempt (connect() resolves at once with reconnect).
+    try {
+      const { reconnect: _reconnect, ...rest } = options;
+      checkOptionKeys(rest, 'connect()', CLIENT_OPTION_KEYS, SOCKET_OPTION_KEYS, BEHAVIOR_KEYS);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return connectReconnecting(url, options as ReconnectingClientOptions<UserData>, connect);
+  }
+  if (typeof url !== 'string') return Promise.reject(new TypeError('connect(): a url function needs the reconnect option'));
   return new Promise<WebSocket<UserData>>((resolve, reject) => {
     let target;
     try {
@@ -137,6 +161,8 @@ export function connect<UserData = any>(url: string, options: ClientOptions<User
       () => fail(refusal !== null ? refusal.finish() : new HandshakeError('Opening handshake timed out')),
       options.handshakeTimeout ?? 10_000,
     );
+    const signal = options.signal;
+    const onAbort = () => fail(signal?.reason instanceof Error ? signal.reason : new HandshakeError('Aborted'));
     const onConnect = () => socket.write(request);
     const onError = (err: Error) => fail(refusal !== null ? refusal.finish() : err);
     const onClose = () => fail(refusal !== null ? refusal.finish() : new HandshakeError('Connection closed before the handshake completed'));
@@ -189,6 +215,7 @@ export function connect<UserData = any>(url: string, options: ClientOptions<User
     };
     const cleanup = () => {
       clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
       socket.off(target.secure ? 'secureConnect' : 'connect', onConnect);
       socket.off('data', onData);
       socket.off('error', onError);
@@ -198,6 +225,8 @@ export function connect<UserData = any>(url: string, options: ClientOptions<User
     socket.on('data', onData);
     socket.on('error', onError);
     socket.on('close', onClose);
+    if (signal?.aborted) onAbort();
+    else signal?.addEventListener('abort', onAbort);
   });
 }
 

@@ -18,3 +18,5 @@ for (const entry of ['index', 'lib/redis/index']) {
   fs.writeFileSync(path.join(dist, `${entry}.mjs`), lines.join('\n'));
   fs.writeFileSync(path.join(dist, `${entry}.d.mts`), `export * from './${base}.js';\nimport cjs from './${base}.js';\nexport default cjs;\n`);
 }
+// dist/browser/ holds the browser module (tsconfig.browser.json), an ES module in .js files.
+if (fs.existsSync(path.join(dist, 'browser'))) fs.writeFileSync(path.join(dist, 'browser', 'package.json'), '{ "type": "module" }\n');

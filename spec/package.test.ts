@@ -2,7 +2,7 @@
  * The built package works from another folder with both require() and import.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, mkdirSync, symlinkSync, writeFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, symlinkSync, writeFileSync, rmSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
@@ -84,5 +84,55 @@ await app.close();
     );
     const out = execFileSync(process.execPath, [join(dir, 'talk.mjs')], { cwd: dir, timeout: 20000 }).toString();
     expect(out.trim()).toBe('echo:hi');
+  });
+  test('import "xyra/browser" resolves to the ES module build of the browser client', () => {
+    writeFileSync(
+      join(dir, 'browser.mjs'),
+      "import * as b from 'xyra/browser';\nconsole.log(typeof b.ReconnectingWebSocket, typeof b.connect, b.SendStatus.DROPPED, b.backoffCap(2, { minDelay: 10, maxDelay: 100, factor: 3 }));\n",
+    );
+    const out = execFileSync(process.execPath, [join(dir, 'browser.mjs')], { cwd: dir }).toString();
+    expect(out.trim()).toBe('function function 2 30');
+  });
+
+  test('"xyra/browser" is typed: a page written in TypeScript (bundler resolution) type-checks against its .d.ts', () => {
+    writeFileSync(
+      join(dir, 'page.ts'),
+      [
+        "import { ReconnectingWebSocket, SendStatus, type DisconnectInfo } from 'xyra/browser';",
+        "const ws = new ReconnectingWebSocket((attempt) => `/feed?since=${attempt}`, { reconnect: { maxQueue: 1024 } });",
+        'const status: SendStatus = ws.send(new Uint8Array(4));',
+        'ws.on("reconnecting", (attempt: number, delay: number, info: DisconnectInfo) => console.log(attempt, delay, info.code, status));',
+        '',
+      ].join('\n'),
+    );
+    writeFileSync(join(dir, 'bad.ts'), "import { ReconnectingWebSocket } from 'xyra/browser';\nnew ReconnectingWebSocket('/ws').send({ not: 'data' });\n");
+    const tsc = [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '--noEmit', '--strict', '--module', 'esnext', '--moduleResolution', 'bundler', '--target', 'es2020', '--lib', 'es2020,dom'];
+    execFileSync(process.execPath, [...tsc, 'page.ts'], { cwd: dir, stdio: 'pipe' });
+    // And the types do say something: sending an object is an error.
+    let diagnostics = '';
+    try {
+      execFileSync(process.execPath, [...tsc, 'bad.ts'], { cwd: dir, stdio: 'pipe' });
+    } catch (err) {
+      diagnostics = String((err as { stdout: Buffer }).stdout);
+    }
+    expect(diagnostics).toMatch(/bad\.ts\(2,\d+\): error TS23\d\d: .*BlobLike/);
+  }, 60000);
+
+  test('the built serveBrowserClient serves dist/browser/xyra-client.js', () => {
+    writeFileSync(
+      join(dir, 'serve.mjs'),
+      `import { App, serveBrowserClient } from 'xyra';
+const app = new App();
+app.get('/xyra-client.js', serveBrowserClient);
+const port = await app.listen(0, '127.0.0.1');
+const res = await fetch('http://127.0.0.1:' + port + '/xyra-client.js');
+process.stdout.write(res.status + ' ' + res.headers.get('content-type') + '\\n' + (await res.text()));
+await app.close();
+`,
+    );
+    const out = execFileSync(process.execPath, [join(dir, 'serve.mjs')], { cwd: dir, timeout: 20000 }).toString();
+    const nl = out.indexOf('\n');
+    expect(out.slice(0, nl)).toBe('200 text/javascript; charset=utf-8');
+    expect(out.slice(nl + 1)).toBe(readFileSync(join(root, 'dist', 'browser', 'xyra-client.js'), 'utf8'));
   });
 });
