@@ -55,6 +55,17 @@ const NODE_REDIS_BINARY = { typeMapping: { 36: Buffer, 37: Array, 61: Buffer } }
 /** The blocking reader waits up to its BLOCK time: no client-side timeout (node-redis 6 defaults to 5 s). */
 const NODE_REDIS_BLOCKING = { typeMapping: NODE_REDIS_BINARY.typeMapping, timeout: 0 };
 
+/**
+ * ioredis' disconnect() ends the stream and arms a ref'd `disconnectTimeout`
+ * timer (default 2 s) that only the stream's 'close' event clears. Closed
+ * while Redis is down, the client is waiting to reconnect and its stream has
+ * closed already, so 'close' never comes and the timer kept the process (and
+ * jest) alive 2 s after `app.close()` (redis/ioredis#1247, open PR #2169).
+ * The bus needs no graceful end on the connections it owns (the outbox has
+ * drained; the reader's blocking XREAD is abandoned), so destroy at once.
+ */
+const IOREDIS_DISCONNECT_TIMEOUT = 0;
+
 /** Reconnect delay: exponential from 50 ms to 2 s with full jitter (scale-out.md 2.6). */
 export function backoff(attempt: number): number {
   const cap = Math.min(2000, 50 * 2 ** Math.min(attempt, 6));
@@ -113,6 +124,7 @@ class IORedisConn implements RedisConn {
         // Our outbox resends in order; the client must not resend on its own.
         autoResendUnfulfilledCommands: false,
         maxRetriesPerRequest: 0,
+        disconnectTimeout: IOREDIS_DISCONNECT_TIMEOUT,
         ...(blocking ? { commandTimeout: undefined } : {}),
       }),
     );
@@ -183,6 +195,7 @@ export function loadClient(url: string, library: RedisLibrary | undefined, load:
       enableOfflineQueue: false,
       autoResendUnfulfilledCommands: false,
       maxRetriesPerRequest: 0,
+      disconnectTimeout: IOREDIS_DISCONNECT_TIMEOUT,
       lazyConnect: true,
       retryStrategy: backoff,
     }) as IORedisLike;
