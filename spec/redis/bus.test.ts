@@ -10,6 +10,7 @@ import { connect } from '../../lib/client';
 import type { WebSocket } from '../../lib/websocket';
 import { RedisBus, BusError, type GapInfo, type RedisBusOptions } from '../../lib/redis';
 import { loadClient } from '../../lib/redis/client';
+import { APPEND_SCRIPT, ORDER_ERROR } from '../../lib/redis/script';
 import { UsageError } from '../../frame/protocol-error';
 import { waitFor } from '../lib/helpers';
 import { describeRedis, RedisServer } from '../support/redis-server';
@@ -230,6 +231,35 @@ describeRedis('RedisBus (real redis-server)', () => {
     expect(gaps).toHaveLength(1);
     expect(gaps[0]).toMatchObject({ shard: 0, reason: 'trimmed', from: 2, to: 4 });
     expect(a.errors.filter((e) => e instanceof BusError && e.kind === 'gap')).toHaveLength(1);
+  });
+  test('the append script appends each publish once and in order: one that overtook its unacknowledged predecessor is refused', async () => {
+    const p = prefix();
+    const { createClient } = require('redis');
+    const raw = createClient({ url: server.url });
+    await raw.connect();
+    // [seq, prev (same shard), lo (lowest unacknowledged), expected reply]
+    const cases: Array<[number, number, number, number | 'order']> = [
+      [2, 1, 1, 'order'], // 1 is still on its way: 2 must wait
+      [1, 0, 1, 1],
+      [2, 1, 1, 2],
+      [2, 1, 1, 0], // resent after a lost reply: a duplicate, not appended
+      [1, 0, 1, 0],
+      [5, 3, 5, 3], // 3 was acknowledged and is gone (Redis lost it): go on
+      [7, 6, 6, 'order'],
+    ];
+    const got: Array<number | string> = [];
+    for (const [seq, prev, lo] of cases) {
+      try {
+        const r = await raw.sendCommand(['EVAL', APPEND_SCRIPT, '2', `{${p}:0}`, `{${p}:0}:m`, 'origin1', String(seq), '100', 't', `m${seq}`, '0', 'ep', String(prev), String(lo)]);
+        got.push(Number(r[0]));
+      } catch (err) {
+        got.push(String((err as Error).message).startsWith(ORDER_ERROR) ? 'order' : String(err));
+      }
+    }
+    expect(got).toEqual(cases.map((c) => c[3]));
+    const entries = (await raw.sendCommand(['XRANGE', `{${p}:0}`, '-', '+'])) as Array<[string, string[]]>;
+    expect(entries.map(([id, f]) => [id, f[f.indexOf('q') + 1]])).toEqual([['1-0', '1'], ['2-0', '2'], ['3-0', '5']]);
+    await raw.destroy();
   });
 });
 

@@ -71,6 +71,8 @@ export interface RedisServerOptions {
   aof?: boolean;
   port?: number;
   dir?: string;
+  /** A Redis Cluster node (`--cluster-enabled yes`, nodes.conf in its dir, its own bus port); see redis-cluster.ts. */
+  cluster?: boolean;
 }
 
 /** One redis-server process. */
@@ -78,6 +80,8 @@ export class RedisServer {
   proc: ChildProcess | null = null;
   readonly dir: string;
   port = 0;
+  /** Cluster bus port (cluster nodes only). */
+  busPort = 0;
   private readonly ownDir: boolean;
 
   constructor(private readonly options: RedisServerOptions = {}) {
@@ -95,6 +99,10 @@ export class RedisServer {
     if (this.port === 0) this.port = await freePort();
     const args = ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--dir', this.dir, '--daemonize', 'no', '--loglevel', 'warning'];
     if (this.options.aof) args.push('--appendonly', 'yes', '--appendfsync', 'always');
+    if (this.options.cluster) {
+      if (this.busPort === 0) this.busPort = await freePort();
+      args.push('--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-port', String(this.busPort));
+    }
     const proc = spawn(BIN, args, { stdio: ['ignore', 'ignore', 'pipe'] });
     this.proc = proc;
     let exited = false;
