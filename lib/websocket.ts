@@ -14,6 +14,7 @@ import { UsageError } from '../frame/protocol-error';
 import { splitUrl } from './router';
 import { attachSocket, type SocketEvents } from './socket-events';
 import type { SubscribeOptions } from '../pubsub';
+import type { BusGapInfo } from './bus';
 
 export { ReadyState, SendStatus };
 
@@ -39,6 +40,13 @@ export interface WebSocketBehavior<UserData = any> {
   dropped?(ws: WebSocket<UserData>, message: string | Buffer): void;
   /** A subscriber count changed (presence). */
   subscription?(ws: WebSocket<UserData>, topic: string, newCount: number, oldCount: number): void;
+  /**
+   * With a bus (Scale-out): messages of some of this socket's subscriptions
+   * were lost (`info.topics`: which; `info.reason`: why), e.g. Redis
+   * restarted without its data. Called before any later message of them;
+   * resend state (reload from your database) or tell the client.
+   */
+  gap?(ws: WebSocket<UserData>, info: BusGapInfo): void;
   /** A handler threw or the socket failed; informational. */
   error?(ws: WebSocket<UserData>, error: Error): void;
 }

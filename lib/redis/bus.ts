@@ -12,11 +12,11 @@
  */
 import { EventEmitter } from 'node:events';
 import { randomBytes } from 'node:crypto';
-import { BusError, type Bus, type BusSink, type BusStatus } from '../bus';
+import { BusError, type Bus, type BusGapInfo, type BusSink, type BusStatus } from '../bus';
 import { UsageError } from '../../frame/protocol-error';
 import { adaptClient, loadClient, loadClusterClient, type RedisConn, type RedisLibrary } from './client';
 import { Outbox } from './outbox';
-import { Reader, type GapInfo } from './reader';
+import { Reader, type ReaderGap } from './reader';
 import { metaKey, shardOf, streamKey } from './script';
 
 /** Options of `new RedisBus(...)`. Give `url`, `cluster` or `client`. */
@@ -60,7 +60,8 @@ export interface RedisBusOptions {
  * Cross-process pub/sub on Redis Streams: `new App({ bus: new RedisBus({ url }) })`.
  *
  * Events: `busError` (BusError: outbox full, connection lost, an append
- * refused), `gap` (GapInfo: entries that can no longer be delivered),
+ * refused), `gap` (BusGapInfo: entries that can no longer be delivered, with
+ * the shard and the local subscriptions affected),
  * `status` (BusStatus changed). No `error` event is emitted, so an unheard
  * problem never crashes the process; the App's `onError` hears them too.
  */
@@ -302,14 +303,27 @@ export class RedisBus extends EventEmitter implements Bus {
     }
   }
 
-  private onGap(info: GapInfo): void {
+  private onGap(gap: ReaderGap): void {
+    const info: BusGapInfo = { ...gap, shards: this.shards, topics: [] };
+    const sink = this.sink;
+    if (sink !== null && sink.onGap !== undefined && !this.closed) {
+      try {
+        info.topics = sink.onGap(info, (sub) => coversShard(sub, info.shard, this.shards));
+      } catch (err) {
+        sink.onError(err instanceof Error ? err : new Error(String(err)));
+      }
+    }
+    const where = this.shards === 1
+      ? ''
+      : ` (shard ${info.shard} of ${this.shards}: topics whose first level hashes to it)`;
+    const topics = info.topics.length === 0 ? 'no local subscriptions affected' : `local subscriptions affected: ${info.topics.join(', ')}`;
     const what = info.reason === 'trimmed'
       ? `entries ${info.from}..${info.to} were trimmed before this process read them`
       : info.reason === 'epoch'
         ? `the stream was lost (epoch ${info.epoch} -> ${info.newEpoch ?? 'none yet'}; Redis restarted without its data?)`
         : `the stream top went back to ${(info.from ?? 1) - 1} below offset ${info.to} already read (failover lost writes?)`;
     this.emit('gap', info);
-    this.report(new BusError('gap', `pub/sub gap on ${info.stream}: ${what}; messages in between were not delivered`, { ...info }), false);
+    this.report(new BusError('gap', `pub/sub gap on ${info.stream}${where}: ${what}; messages in between were not delivered; ${topics}`, { ...info }), false);
   }
 
   /** A connection problem: report once per outage of a connection (until its next `ready`), not per retry. */
@@ -333,6 +347,19 @@ export class RedisBus extends EventEmitter implements Bus {
     this.lastStatus = s;
     this.emit('status', s);
   }
+}
+
+/**
+ * Whether a subscription (topic or pattern) can receive messages of `shard`:
+ * topics are sharded by their first level; a pattern whose first level is a
+ * wildcard matches topics of every shard.
+ */
+function coversShard(sub: string, shard: number, shards: number): boolean {
+  if (shards === 1) return true;
+  const slash = sub.indexOf('/');
+  const first = slash < 0 ? sub : sub.slice(0, slash);
+  if (first === '+' || first === '#') return true;
+  return shardOf(sub, shards) === shard;
 }
 
 function isReady(conn: RedisConn): boolean {

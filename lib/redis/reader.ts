@@ -17,6 +17,7 @@
  */
 import { backoff, type RedisConn } from './client';
 import { metaKey, streamKey } from './script';
+import type { BusGapInfo } from '../bus';
 
 /** Where a shard's reader stands. */
 interface Shard {
@@ -29,27 +30,14 @@ interface Shard {
   last: number;
 }
 
-/** A gap the reader could not fill. */
-export interface GapInfo {
-  shard: number;
-  stream: string;
-  /** `trimmed`: entries between `from` and `to` were trimmed before being read; `epoch`: the stream was lost (new epoch); `regressed`: the top went below the last offset read (failover). */
-  reason: 'trimmed' | 'epoch' | 'regressed';
-  /** First and last missed offsets when known (trimmed). */
-  from?: number;
-  to?: number;
-  /** The epoch before and after. */
-  epoch: string | null;
-  newEpoch: string | null;
-  /** The last position delivered before the gap. */
-  lastPosition: string | null;
-}
+/** A gap the reader could not fill (the bus completes it into a BusGapInfo). */
+export type ReaderGap = Omit<BusGapInfo, 'shards' | 'topics'>;
 
 /** What the reader hands to the bus. */
 export interface ReaderEvents {
   /** One entry, in stream order; fields are Buffers straight from the reply. */
   entry(shard: number, offset: number, epoch: string, fields: unknown[]): void;
-  gap(info: GapInfo): void;
+  gap(info: ReaderGap): void;
   /** Read failed (connection lost...): it retries from its last offset. */
   error(err: Error): void;
   /** The first start position is known (publishes may go out). */
@@ -177,8 +165,8 @@ export class Reader {
     }
   }
 
-  private gapTo(s: Shard, reason: GapInfo['reason'], newEpoch: string | null, from: number | undefined, to: number | undefined): void {
-    const info: GapInfo = {
+  private gapTo(s: Shard, reason: ReaderGap['reason'], newEpoch: string | null, from: number | undefined, to: number | undefined): void {
+    const info: ReaderGap = {
       shard: s.index, stream: s.key, reason, from, to, epoch: s.epoch, newEpoch,
       lastPosition: s.epoch === null ? null : `${s.epoch}.${s.last}`,
     };
