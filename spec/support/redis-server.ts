@@ -73,6 +73,8 @@ export interface RedisServerOptions {
   dir?: string;
   /** A Redis Cluster node (`--cluster-enabled yes`, nodes.conf in its dir, its own bus port); see redis-cluster.ts. */
   cluster?: boolean;
+  /** A command prefix, e.g. ['taskset', '-c', '0'] (bench/scale.ts pins Redis with the servers). */
+  prefix?: string[];
 }
 
 /** One redis-server process. */
@@ -103,7 +105,8 @@ export class RedisServer {
       if (this.busPort === 0) this.busPort = await freePort();
       args.push('--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-port', String(this.busPort));
     }
-    const proc = spawn(BIN, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    const argv = [...(this.options.prefix ?? []), BIN, ...args];
+    const proc = spawn(argv[0], argv.slice(1), { stdio: ['ignore', 'ignore', 'pipe'] });
     this.proc = proc;
     let exited = false;
     proc.once('exit', () => (exited = true));
