@@ -14,7 +14,7 @@ import { BusFlag, type Bus, type BusGapInfo, type BusSink } from './bus';
 
 /** What the hub needs from the App: the route behaviour of a socket. */
 export interface HubOwner {
-  routeOf(ws: WebSocket): { behavior: { subscription?: Function; dropped?: Function; gap?: Function }; publishToSelf: boolean } | undefined;
+  routeOf(ws: WebSocket): { behavior: { subscription?: Function; dropped?: Function }; publishToSelf: boolean } | undefined;
   reportError(ws: WebSocket | null, err: Error): void;
   /** Every socket of the App (a bus gap looks for the affected subscribers). */
   forEachSocket(fn: (ws: WebSocket) => void): void;
@@ -119,24 +119,18 @@ export class PubSub implements PubSubHub, BusSink {
 
   /**
    * BusSink: messages were lost for the subscriptions `covers` accepts. Tell
-   * each affected socket (route hook `gap`, with its own subscriptions);
-   * return every local subscription affected. Rare: a walk over the sockets.
+   * each affected socket (route hook `gap`, with its own subscriptions; a
+   * throwing hook closes that socket with 1011, as any handler); return
+   * every local subscription affected. Rare: a walk over the sockets.
    */
   onGap(info: BusGapInfo, covers: (subscription: string) => boolean): string[] {
     const all = new Set<string>();
-    const owner = this.owner;
     const broker = this.broker;
-    owner.forEachSocket((ws) => {
+    this.owner.forEachSocket((ws) => {
       const mine = broker.topicsOf(ws).filter(covers);
       if (mine.length === 0) return;
       for (const t of mine) all.add(t);
-      const cb = owner.routeOf(ws)?.behavior.gap;
-      if (cb === undefined || ws.closed) return;
-      try {
-        cb(ws, { ...info, topics: mine });
-      } catch (err) {
-        owner.reportError(ws, err instanceof Error ? err : new Error(String(err)));
-      }
+      ws.notifyGap({ ...info, topics: mine });
     });
     return [...all];
   }

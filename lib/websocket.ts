@@ -755,6 +755,17 @@ export class WebSocket<UserData = any> implements ConnectionHandler, Sweepable, 
     }
   }
 
+  /** @internal A bus gap lost messages of some of this socket's subscriptions (`info.topics`). */
+  notifyGap(info: BusGapInfo): void {
+    const cb = this.behavior.gap;
+    if (cb === undefined || this.closed) return;
+    try {
+      cb(this, info);
+    } catch (err) {
+      this.handlerError(err);
+    }
+  }
+
   /** @internal the socket emitted 'drain'. */
   drained(): void {
     if (!this.needDrain || this.finished) return;

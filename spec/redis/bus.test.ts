@@ -210,21 +210,23 @@ describeRedis('RedisBus (real redis-server)', () => {
     expect(() => new RedisBus({ client: {} })).toThrow(/node-redis.*ioredis/);
   });
 
-  test('an offset jump in the stream is reported as a gap (a throwing gap hook too); delivery goes on', async () => {
+  test('an offset jump in the stream is reported as a gap; delivery goes on; a throwing gap hook closes only its socket (1011)', async () => {
     const p = prefix();
     const gapRoute = {
       ...route,
       gap(ws: WebSocket, info: GapInfo) {
         ws.send(`gap ${info.from}-${info.to} ${info.topics.join(',')}`);
-        throw new Error('gap hook failed');
+        if (info.topics.includes('boom')) throw new Error('gap hook failed');
       },
     };
     const a = await node({ prefix: p }, {}, gapRoute);
     const gaps: GapInfo[] = [];
     a.bus.on('gap', (g: GapInfo) => gaps.push(g));
     const sub = await client(a.url, ['g']);
+    const thrower = await client(a.url, ['g', 'boom']);
+    const closed = new Promise<number>((r) => thrower.ws.on('close', (code: number) => r(code)));
     a.app.publish('g', 'one');
-    await waitFor(() => sub.got.length === 1, 5000, 'one');
+    await waitFor(() => sub.got.length === 1 && thrower.got.length === 1, 5000, 'one');
     // Three offsets taken and never written: what a reader sees when the
     // stream was trimmed past it.
     const { createClient } = require('redis');
@@ -235,11 +237,15 @@ describeRedis('RedisBus (real redis-server)', () => {
     a.app.publish('g', 'two');
     await waitFor(() => sub.got.length === 3, 5000, 'two');
     expect(sub.got).toEqual(['one', 'gap 2-4 g', 'two']);
+    expect(await closed).toBe(1011);
+    expect(thrower.got).toEqual(['one', 'gap 2-4 g,boom']);
     expect(gaps).toHaveLength(1);
-    expect(gaps[0]).toMatchObject({ shard: 0, shards: 1, reason: 'trimmed', from: 2, to: 4, topics: ['g'] });
+    expect(gaps[0]).toMatchObject({ shard: 0, shards: 1, reason: 'trimmed', from: 2, to: 4 });
+    expect([...gaps[0].topics].sort()).toEqual(['boom', 'g']);
     expect(a.errors.filter((e) => e instanceof BusError && e.kind === 'gap')).toHaveLength(1);
     expect(a.errors.filter((e) => e.message === 'gap hook failed')).toHaveLength(1);
   });
+
   test('the append script appends each publish once and in order: one that overtook its unacknowledged predecessor is refused', async () => {
     const p = prefix();
     const { createClient } = require('redis');
