@@ -21,4 +21,4 @@ export { ProtocolError, UsageError } from './frame/protocol-error';
 export { TopicTrie, InMemoryBroker } from './pubsub';
 export type { Broker, SubscribeOptions } from './pubsub';
 export { BusError } from './lib/bus';
-export type { Bus, BusSink, BusStatus, BusErrorKind } from './lib/bus';
+export type { Bus, BusSink, BusStatus, BusErrorKind, BusGapInfo } from './lib/bus';

@@ -716,6 +716,11 @@ export class App {
   routeOf(ws: WebSocket): Route | undefined {
     return (ws.route as Route | null) ?? undefined;
   }
+
+  /** @internal HubOwner: every socket (a bus gap looks for the affected subscribers). */
+  forEachSocket(fn: (ws: WebSocket) => void): void {
+    for (const ws of this.sockets) fn(ws);
+  }
 }
 
 const kApp = Symbol('xyra.app');

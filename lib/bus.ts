@@ -34,6 +34,47 @@ export interface BusSink {
   onEntry(topic: string, payload: Buffer, flags: number, position: string, sender: object | null, own: boolean): void;
   /** A BusError (outbox full, connection lost, gap...). Never thrown at the caller. */
   onError(err: Error): void;
+  /**
+   * Messages of some topics could not be delivered (a gap the bus cannot
+   * fill). `covers(s)` says whether a subscription string (topic or pattern)
+   * is one of them. The sink tells each local socket with such subscriptions
+   * (route hook `gap`, with `topics` = that socket's) and returns every local
+   * subscription affected. Called before any later entry of those topics.
+   */
+  onGap?(info: BusGapInfo, covers: (subscription: string) => boolean): string[];
+}
+
+/**
+ * A gap a bus could not fill: the `gap` event of RedisBus, the detail of the
+ * App-level BusError (`kind: 'gap'`), and the route hook `gap(ws, info)`.
+ */
+export interface BusGapInfo {
+  /** `trimmed`: entries `from`..`to` were trimmed before this process read them; `epoch`: the stream was lost (Redis restarted without its data); `regressed`: the top went below the last offset read (a failover lost writes). */
+  reason: 'trimmed' | 'epoch' | 'regressed';
+  /**
+   * The shard (stream) affected, of `shards`. Topics are spread over shards
+   * by their first level, so the topics affected are those whose first
+   * level hashes to `shard` (every topic with one shard); a pattern whose
+   * first level is `+` or `#` spans every shard.
+   */
+  shard: number;
+  shards: number;
+  /** The stream's key. */
+  stream: string;
+  /** First and last missed offsets when known (trimmed, regressed). */
+  from?: number;
+  to?: number;
+  /** The epoch before and after. */
+  epoch: string | null;
+  newEpoch: string | null;
+  /** The last position delivered before the gap (`<epoch>.<offset>`). */
+  lastPosition: string | null;
+  /**
+   * The subscriptions (topics and patterns) in the affected shard: in the
+   * route hook, the socket's own; in the bus event and the BusError, every
+   * local socket's (empty when none: nobody here missed anything).
+   */
+  topics: string[];
 }
 
 /** A cross-process transport for pub/sub, e.g. `RedisBus` from `xyra/redis`. */

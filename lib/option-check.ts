@@ -41,6 +41,7 @@ export const BEHAVIOR_KEYS: Record<keyof WebSocketBehavior, true> = {
   close: true,
   dropped: true,
   subscription: true,
+  gap: true,
   error: true,
 };
 

@@ -10,12 +10,14 @@ import { SendStatus } from './connection';
 import { OpCode } from '../frame/opcode';
 import { writeFrameHeader, frameHeaderSize } from '../frame/encoder';
 import { compressOnce } from '../frame/permessage-deflate';
-import { BusFlag, type Bus, type BusSink } from './bus';
+import { BusFlag, type Bus, type BusGapInfo, type BusSink } from './bus';
 
 /** What the hub needs from the App: the route behaviour of a socket. */
 export interface HubOwner {
   routeOf(ws: WebSocket): { behavior: { subscription?: Function; dropped?: Function }; publishToSelf: boolean } | undefined;
   reportError(ws: WebSocket | null, err: Error): void;
+  /** Every socket of the App (a bus gap looks for the affected subscribers). */
+  forEachSocket(fn: (ws: WebSocket) => void): void;
 }
 
 /** One publish in progress: built lazily, shared by every recipient. */
@@ -113,6 +115,24 @@ export class PubSub implements PubSubHub, BusSink {
   /** BusSink: a bus problem (never thrown at a publisher). */
   onError(err: Error): void {
     this.owner.reportError(null, err);
+  }
+
+  /**
+   * BusSink: messages were lost for the subscriptions `covers` accepts. Tell
+   * each affected socket (route hook `gap`, with its own subscriptions; a
+   * throwing hook closes that socket with 1011, as any handler); return
+   * every local subscription affected. Rare: a walk over the sockets.
+   */
+  onGap(info: BusGapInfo, covers: (subscription: string) => boolean): string[] {
+    const all = new Set<string>();
+    const broker = this.broker;
+    this.owner.forEachSocket((ws) => {
+      const mine = broker.topicsOf(ws).filter(covers);
+      if (mine.length === 0) return;
+      for (const t of mine) all.add(t);
+      ws.notifyGap({ ...info, topics: mine });
+    });
+    return [...all];
   }
 
   private excludeFor(from: WebSocket | null): WebSocket | null {

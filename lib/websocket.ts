@@ -17,6 +17,7 @@ import { attachSocket, type SocketEvents } from './socket-events';
 import type { SubscribeOptions } from '../pubsub';
 import { OutputHold } from './output-hold';
 import { HeldMessages } from './held-messages';
+import type { BusGapInfo } from './bus';
 
 export { ReadyState, SendStatus };
 
@@ -47,6 +48,13 @@ export interface WebSocketBehavior<UserData = any> {
   dropped?(ws: WebSocket<UserData>, message: string | Buffer): void;
   /** A subscriber count changed (presence). */
   subscription?(ws: WebSocket<UserData>, topic: string, newCount: number, oldCount: number): void;
+  /**
+   * With a bus (Scale-out): messages of some of this socket's subscriptions
+   * were lost (`info.topics`: which; `info.reason`: why), e.g. Redis
+   * restarted without its data. Called before any later message of them;
+   * resend state (reload from your database) or tell the client.
+   */
+  gap?(ws: WebSocket<UserData>, info: BusGapInfo): void;
   /**
    * Another callback or listener threw or rejected; informational. A failure
    * of `error` itself goes to the owner's `onError` only (no loop).
@@ -982,6 +990,13 @@ export class WebSocket<UserData = any> implements ConnectionHandler, Sweepable, 
     if (cb === undefined) return;
     const m = typeof message === 'string' || Buffer.isBuffer(message) ? message : toBuffer(message);
     this.callHandler(cb, this, m);
+  }
+
+  /** @internal A bus gap lost messages of some of this socket's subscriptions (`info.topics`). */
+  notifyGap(info: BusGapInfo): void {
+    const cb = this.behavior.gap;
+    if (cb === undefined || this.closed) return;
+    this.callHandler(cb, this, info);
   }
 
   /** @internal the socket emitted 'drain'. */

@@ -175,6 +175,11 @@ export class ServerProcess {
     return this.command('cpu', 'CPU=');
   }
 
+  /** Messages sent so far (xyra-server's `out`, bench/scale.ts). */
+  out(): Promise<number> {
+    return this.command('out', 'OUT=');
+  }
+
   get alive(): boolean {
     return !this.exited;
   }

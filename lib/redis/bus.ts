@@ -4,25 +4,38 @@
  * in-order outbox and an atomic append script into `shards` streams; one
  * blocking reader per process reads them back and hands every entry, its own
  * included, to the App's hub, which delivers it to local subscribers.
+ *
+ * On a Redis Cluster each shard's stream, meta hash and script share one hash
+ * tag, so one slot; a multi-key XREAD across slots is CROSSSLOT (even on one
+ * node), so there is one blocking reader per shard, each on a connection of
+ * its own, and every command routes by its key.
  */
 import { EventEmitter } from 'node:events';
 import { randomBytes } from 'node:crypto';
-import { BusError, type Bus, type BusSink, type BusStatus } from '../bus';
+import { BusError, type Bus, type BusGapInfo, type BusSink, type BusStatus } from '../bus';
 import { UsageError } from '../../frame/protocol-error';
-import { adaptClient, loadClient, type RedisConn, type RedisLibrary } from './client';
+import { adaptClient, loadClient, loadClusterClient, type RedisConn, type RedisLibrary } from './client';
 import { Outbox } from './outbox';
-import { Reader, type GapInfo } from './reader';
+import { Reader, type ReaderGap } from './reader';
 import { metaKey, shardOf, streamKey } from './script';
 
-/** Options of `new RedisBus(...)`. Give `url` or `client`. */
+/** Options of `new RedisBus(...)`. Give `url`, `cluster` or `client`. */
 export interface RedisBusOptions {
   /** `redis://[user:pass@]host:port[/db]`: the bus creates (and closes) its clients. */
   url?: string;
+  /**
+   * A Redis Cluster: seed nodes (`redis://[user:pass@]host:port` or
+   * `host:port`); the bus creates (and closes) cluster clients. Use
+   * `shards` >= the number of masters to spread the streams over them.
+   */
+  cluster?: { nodes: string[] };
   /** Which package to load for `url`; default the first installed of `redis`, `ioredis`. */
   library?: RedisLibrary;
   /**
-   * An existing node-redis or ioredis client: used for appends (and left open
-   * by close()); the blocking reader runs on a `duplicate()` the bus owns.
+   * An existing node-redis or ioredis client, or a cluster client (node-redis
+   * `createCluster`, ioredis `Cluster`): used for appends (and left open by
+   * close()); the blocking reader runs on a `duplicate()` the bus owns (one
+   * per shard on a cluster).
    */
   client?: unknown;
   /** Streams to spread topics over (by first topic level). Default 1. */
@@ -47,7 +60,8 @@ export interface RedisBusOptions {
  * Cross-process pub/sub on Redis Streams: `new App({ bus: new RedisBus({ url }) })`.
  *
  * Events: `busError` (BusError: outbox full, connection lost, an append
- * refused), `gap` (GapInfo: entries that can no longer be delivered),
+ * refused), `gap` (BusGapInfo: entries that can no longer be delivered, with
+ * the shard and the local subscriptions affected),
  * `status` (BusStatus changed). No `error` event is emitted, so an unheard
  * problem never crashes the process; the App's `onError` hears them too.
  */
@@ -58,19 +72,28 @@ export class RedisBus extends EventEmitter implements Bus {
   private readonly prefix: string;
   private readonly writer: RedisConn;
   private readonly ownsWriter: boolean;
-  private readonly readerConn: RedisConn;
-  private readonly reader: Reader;
+  /** One reader for every shard, or on a cluster one per shard, each on its own connection. */
+  private readonly readerConns: RedisConn[] = [];
+  private readonly readers: Reader[] = [];
+  private readersStarted = 0;
   private readonly outbox: Outbox;
   private readonly streams: string[] = [];
   private readonly metas: string[] = [];
   private sink: BusSink | null = null;
   private seq = 0;
-  /** seq -> sender of own publishes not read back yet (insertion = seq order). */
-  private readonly senders = new Map<number, object>();
+  /** Per shard: seq of this bus's last publish to it (the script's order check). */
+  private readonly lastSeq: number[] = [];
+  /**
+   * Per shard: seq -> sender of own publishes not read back yet (insertion =
+   * seq order). Per shard, because only within a shard do own entries come
+   * back in seq order (a read returns shard after shard, and on a cluster
+   * each shard has its reader).
+   */
+  private readonly senders: Array<Map<number, object>> = [];
   private closed = false;
   private closing: Promise<void> | null = null;
-  /** A connection loss was reported and the connection has not been ready since. */
-  private readonly reported = { writer: false, reader: false };
+  /** Connections whose loss was reported and that have not been ready since. */
+  private readonly reported = new Set<RedisConn>();
   private lastStatus: BusStatus = 'down';
   private readonly closeTimeout: number;
   private readonly readyPromise: Promise<void>;
@@ -79,7 +102,10 @@ export class RedisBus extends EventEmitter implements Bus {
 
   constructor(options: RedisBusOptions) {
     super();
-    if (options === null || typeof options !== 'object') throw new UsageError('RedisBus takes { url } or { client }');
+    if (options === null || typeof options !== 'object') throw new UsageError('RedisBus takes { url }, { cluster } or { client }');
+    if (options.cluster !== undefined && (options.url !== undefined || options.client !== undefined)) {
+      throw new UsageError('RedisBus takes { cluster } alone, not with { url } or { client }');
+    }
     const shards = options.shards ?? 1;
     if (!Number.isInteger(shards) || shards < 1 || shards > 1024) throw new UsageError('RedisBus: shards must be an integer from 1 to 1024');
     this.shards = shards;
@@ -90,14 +116,19 @@ export class RedisBus extends EventEmitter implements Bus {
     } else if (typeof options.url === 'string') {
       this.writer = loadClient(options.url, options.library);
       this.ownsWriter = true;
+    } else if (options.cluster !== undefined && options.cluster !== null) {
+      this.writer = loadClusterClient(options.cluster.nodes, options.library);
+      this.ownsWriter = true;
     } else {
-      throw new UsageError('RedisBus takes { url } or { client }');
+      throw new UsageError('RedisBus takes { url }, { cluster } or { client }');
     }
     this.origin = randomBytes(8).toString('hex');
     this.closeTimeout = options.closeTimeout ?? 2000;
     for (let i = 0; i < shards; i++) {
       this.streams.push(streamKey(this.prefix, i));
       this.metas.push(metaKey(this.prefix, i));
+      this.lastSeq.push(0);
+      this.senders.push(new Map());
     }
     this.readyPromise = new Promise<void>((r) => (this.resolveReady = r));
     const o = options.outbox ?? {};
@@ -107,10 +138,10 @@ export class RedisBus extends EventEmitter implements Bus {
       options.maxInFlight ?? 1024,
       {
         failed: (topic, seq, err) => {
-          this.senders.delete(seq);
+          this.senders[shardOf(topic, this.shards)].delete(seq);
           this.report(new BusError('append-failed', `Redis refused a publish to ${JSON.stringify(topic)}: ${err.message}`, { topic, cause: err }));
         },
-        retrying: (err) => this.down('writer', err),
+        retrying: (err) => this.down('writer', err, this.writer),
         drained: () => {
           this.updateStatus();
           const w = this.drainWaiter;
@@ -119,34 +150,44 @@ export class RedisBus extends EventEmitter implements Bus {
         },
       },
     );
-    this.readerConn = this.writer.duplicate(true);
-    this.reader = new Reader(this.readerConn, this.prefix, shards, options.readCount ?? 512, options.blockMs ?? 2000, {
-      entry: (shard, offset, epoch, fields) => this.onEntry(shard, offset, epoch, fields),
-      gap: (info) => this.onGap(info),
-      error: (err) => this.down('reader', err),
-      started: () => {
-        this.outbox.gate = true;
-        this.outbox.pump();
-        this.updateStatus();
-        this.resolveReady();
-      },
-    });
-    this.writer.on('error', (err) => this.down('writer', err));
-    this.writer.on('down', () => this.down('writer', null));
+    // A cluster: one reader per shard (a multi-key XREAD across slots is
+    // CROSSSLOT); otherwise one reader for every shard.
+    const groups = this.writer.cluster ? this.streams.map((_, i) => [i]) : [this.streams.map((_, i) => i)];
+    for (const shardsOfReader of groups) {
+      const conn = this.writer.duplicate(true);
+      this.readerConns.push(conn);
+      this.readers.push(new Reader(conn, this.prefix, shardsOfReader, options.readCount ?? 512, options.blockMs ?? 2000, {
+        entry: (shard, offset, epoch, fields) => this.onEntry(shard, offset, epoch, fields),
+        gap: (info) => this.onGap(info),
+        error: (err) => this.down('reader', err, conn),
+        started: () => {
+          // Own entries must not precede any reader's start position.
+          if (++this.readersStarted < groups.length) return;
+          this.outbox.gate = true;
+          this.outbox.pump();
+          this.updateStatus();
+          this.resolveReady();
+        },
+      }));
+    }
+    this.writer.on('error', (err) => this.down('writer', err, this.writer));
+    this.writer.on('down', () => this.down('writer', null, this.writer));
     this.writer.on('ready', () => {
-      this.reported.writer = false;
+      this.reported.delete(this.writer);
       this.outbox.onReady();
       this.updateStatus();
     });
-    this.readerConn.on('error', (err) => this.down('reader', err));
-    this.readerConn.on('down', () => this.down('reader', null));
-    this.readerConn.on('ready', () => {
-      this.reported.reader = false;
-      this.updateStatus();
-    });
+    for (const conn of this.readerConns) {
+      conn.on('error', (err) => this.down('reader', err, conn));
+      conn.on('down', () => this.down('reader', null, conn));
+      conn.on('ready', () => {
+        this.reported.delete(conn);
+        this.updateStatus();
+      });
+    }
     this.writer.connect();
-    this.readerConn.connect();
-    this.reader.start();
+    for (const conn of this.readerConns) conn.connect();
+    for (const reader of this.readers) reader.start();
   }
 
   /** Resolves once the reader has its start position: publishes made from now on reach this process. */
@@ -173,16 +214,18 @@ export class RedisBus extends EventEmitter implements Bus {
       return false;
     }
     const seq = ++this.seq;
-    if (sender !== null) this.senders.set(seq, sender);
     const s = shardOf(topic, this.shards);
-    this.outbox.push(this.streams[s], this.metas[s], topic, payload, flags, seq);
+    if (sender !== null) this.senders[s].set(seq, sender);
+    const prev = this.lastSeq[s];
+    this.lastSeq[s] = seq;
+    this.outbox.push(this.streams[s], this.metas[s], topic, payload, flags, seq, prev);
     return true;
   }
 
   /** Bus: `up`, `degraded` (holding publishes, or the reader is reconnecting) or `down`. */
   status(): BusStatus {
     if (this.closed || !this.writer.isReady()) return 'down';
-    if (!this.readerConn.isReady() || this.outbox.size > this.outboxSlack() || !this.outbox.gate) return 'degraded';
+    if (!this.readerConns.every(isReady) || this.outbox.size > this.outboxSlack() || !this.outbox.gate) return 'degraded';
     return 'up';
   }
 
@@ -207,10 +250,10 @@ export class RedisBus extends EventEmitter implements Bus {
       }
       const dropped = this.outbox.clear();
       if (dropped > 0) this.report(new BusError('closed', `${dropped} publishes were still held when the bus closed`, { dropped }));
-      this.reader.stop();
-      await this.readerConn.close();
+      for (const reader of this.readers) reader.stop();
+      await Promise.all(this.readerConns.map((c) => c.close()));
       if (this.ownsWriter) await this.writer.close();
-      await this.reader.done;
+      await Promise.all(this.readers.map((r) => r.done));
       this.updateStatus();
     })();
     return this.closing;
@@ -243,11 +286,12 @@ export class RedisBus extends EventEmitter implements Bus {
     const own = origin === this.origin;
     let sender: object | null = null;
     if (own) {
-      sender = this.senders.get(seq) ?? null;
-      // Own entries come back in seq order: forget this one and any before it.
-      for (const k of this.senders.keys()) {
+      const senders = this.senders[shard];
+      sender = senders.get(seq) ?? null;
+      // Own entries of a shard come back in seq order: forget this one and any before it.
+      for (const k of senders.keys()) {
         if (k > seq) break;
-        this.senders.delete(k);
+        senders.delete(k);
       }
     }
     if (sink === null || this.closed) return;
@@ -259,20 +303,33 @@ export class RedisBus extends EventEmitter implements Bus {
     }
   }
 
-  private onGap(info: GapInfo): void {
+  private onGap(gap: ReaderGap): void {
+    const info: BusGapInfo = { ...gap, shards: this.shards, topics: [] };
+    const sink = this.sink;
+    if (sink !== null && sink.onGap !== undefined && !this.closed) {
+      try {
+        info.topics = sink.onGap(info, (sub) => coversShard(sub, info.shard, this.shards));
+      } catch (err) {
+        sink.onError(err instanceof Error ? err : new Error(String(err)));
+      }
+    }
+    const where = this.shards === 1
+      ? ''
+      : ` (shard ${info.shard} of ${this.shards}: topics whose first level hashes to it)`;
+    const topics = info.topics.length === 0 ? 'no local subscriptions affected' : `local subscriptions affected: ${info.topics.join(', ')}`;
     const what = info.reason === 'trimmed'
       ? `entries ${info.from}..${info.to} were trimmed before this process read them`
       : info.reason === 'epoch'
         ? `the stream was lost (epoch ${info.epoch} -> ${info.newEpoch ?? 'none yet'}; Redis restarted without its data?)`
         : `the stream top went back to ${(info.from ?? 1) - 1} below offset ${info.to} already read (failover lost writes?)`;
     this.emit('gap', info);
-    this.report(new BusError('gap', `pub/sub gap on ${info.stream}: ${what}; messages in between were not delivered`, { ...info }), false);
+    this.report(new BusError('gap', `pub/sub gap on ${info.stream}${where}: ${what}; messages in between were not delivered; ${topics}`, { ...info }), false);
   }
 
-  /** A connection problem: report once per outage (until the next `ready`), not per retry. */
-  private down(which: 'writer' | 'reader', err: Error | null): void {
-    if (!this.reported[which] && !this.closed) {
-      this.reported[which] = true;
+  /** A connection problem: report once per outage of a connection (until its next `ready`), not per retry. */
+  private down(which: 'writer' | 'reader', err: Error | null, conn: RedisConn): void {
+    if (!this.reported.has(conn) && !this.closed) {
+      this.reported.add(conn);
       const msg = `Redis ${which === 'writer' ? 'connection' : 'reader connection'} lost${err !== null ? `: ${err.message}` : ''}; ${which === 'writer' ? 'publishes are held in the outbox' : 'reading resumes from the last offset'}`;
       this.report(new BusError('connection', msg, { connection: which, cause: err }));
     }
@@ -290,4 +347,21 @@ export class RedisBus extends EventEmitter implements Bus {
     this.lastStatus = s;
     this.emit('status', s);
   }
+}
+
+/**
+ * Whether a subscription (topic or pattern) can receive messages of `shard`:
+ * topics are sharded by their first level; a pattern whose first level is a
+ * wildcard matches topics of every shard.
+ */
+function coversShard(sub: string, shard: number, shards: number): boolean {
+  if (shards === 1) return true;
+  const slash = sub.indexOf('/');
+  const first = slash < 0 ? sub : sub.slice(0, slash);
+  if (first === '+' || first === '#') return true;
+  return shardOf(sub, shards) === shard;
+}
+
+function isReady(conn: RedisConn): boolean {
+  return conn.isReady();
 }

@@ -5,19 +5,24 @@
  * Neither package is imported here at module load: `loadClient` requires one
  * lazily when the user gives a URL, and a user's own client is only looked at
  * through the few members below (the way socket.io's streams adapter wraps both).
+ * Redis Cluster clients (node-redis `createCluster`, ioredis `Cluster`) are
+ * adapted too: every command names the key it routes by.
  */
 import { UsageError } from '../../frame/protocol-error';
 
 /** One Redis connection as the bus sees it. */
 export interface RedisConn {
   readonly library: 'redis' | 'ioredis';
+  /** A Redis Cluster client: a multi-key command must keep to one slot, and a blocking read needs a connection of its own per key. */
+  readonly cluster: boolean;
   /** Connected and ready for commands. */
   isReady(): boolean;
   /**
    * Send one command; bulk strings come back as Buffers (binary payloads
    * survive). Rejects at once while not ready (no client-side offline queue).
+   * `key`: the key the command routes by on a cluster (ignored otherwise).
    */
-  call(args: Array<string | Buffer>): Promise<unknown>;
+  call(args: Array<string | Buffer>, key?: string): Promise<unknown>;
   /** A new connection of the same client and options; the bus owns and closes it. */
   duplicate(blocking: boolean): RedisConn;
   /** Start connecting when the client is not connected yet (errors go to the error listener). */
@@ -40,10 +45,25 @@ interface NodeRedisLike {
   destroy(): void;
 }
 
-/** The members of an ioredis client the adapter uses. */
+/** The members of a node-redis cluster (`createCluster`) the adapter uses. */
+interface NodeRedisClusterLike {
+  sendCommand(firstKey: string | undefined, isReadonly: boolean | undefined, args: ReadonlyArray<string | Buffer>, options?: object): Promise<unknown>;
+  duplicate(overrides?: object): NodeRedisClusterLike;
+  connect(): Promise<unknown>;
+  nodeClient(node: unknown): unknown;
+  readonly isOpen: boolean;
+  readonly isReady: boolean;
+  readonly _options?: { defaults?: object };
+  on(event: string, fn: (...a: any[]) => void): unknown;
+  destroy(): void;
+}
+
+/** The members of an ioredis client (`Redis` or `Cluster`) the adapter uses. */
 interface IORedisLike {
   callBuffer(command: string, ...args: Array<string | Buffer>): Promise<unknown>;
   duplicate(overrides?: object): IORedisLike;
+  duplicate(startupNodes: unknown[], overrides?: object): IORedisLike;
+  readonly isCluster?: boolean;
   connect(): Promise<void>;
   readonly status: string;
   on(event: string, fn: (...a: any[]) => void): unknown;
@@ -55,6 +75,17 @@ const NODE_REDIS_BINARY = { typeMapping: { 36: Buffer, 37: Array, 61: Buffer } }
 /** The blocking reader waits up to its BLOCK time: no client-side timeout (node-redis 6 defaults to 5 s). */
 const NODE_REDIS_BLOCKING = { typeMapping: NODE_REDIS_BINARY.typeMapping, timeout: 0 };
 
+/**
+ * ioredis' disconnect() ends the stream and arms a ref'd `disconnectTimeout`
+ * timer (default 2 s) that only the stream's 'close' event clears. Closed
+ * while Redis is down, the client is waiting to reconnect and its stream has
+ * closed already, so 'close' never comes and the timer kept the process (and
+ * jest) alive 2 s after `app.close()` (redis/ioredis#1247, open PR #2169).
+ * The bus needs no graceful end on the connections it owns (the outbox has
+ * drained; the reader's blocking XREAD is abandoned), so destroy at once.
+ */
+const IOREDIS_DISCONNECT_TIMEOUT = 0;
+
 /** Reconnect delay: exponential from 50 ms to 2 s with full jitter (scale-out.md 2.6). */
 export function backoff(attempt: number): number {
   const cap = Math.min(2000, 50 * 2 ** Math.min(attempt, 6));
@@ -63,6 +94,7 @@ export function backoff(attempt: number): number {
 
 class NodeRedisConn implements RedisConn {
   readonly library = 'redis' as const;
+  readonly cluster = false;
   private readonly options: object;
   constructor(private readonly client: NodeRedisLike, blocking: boolean) {
     this.options = blocking ? NODE_REDIS_BLOCKING : NODE_REDIS_BINARY;
@@ -96,9 +128,79 @@ class NodeRedisConn implements RedisConn {
   }
 }
 
+/**
+ * A node-redis cluster. Commands route by their key (`sendCommand(firstKey,
+ * ...)`); node connections are shared by every command of the cluster
+ * object, so a blocking reader runs on a `duplicate()` of its own, which
+ * connects only to the node it reads (`minimizeConnections`).
+ */
+class NodeRedisClusterConn implements RedisConn {
+  readonly library = 'redis' as const;
+  readonly cluster = true;
+  private readonly options: object;
+  private closed = false;
+  private attempt = 0;
+  private timer: NodeJS.Timeout | null = null;
+  private readonly errorListeners: Array<(err: Error) => void> = [];
+  constructor(private readonly client: NodeRedisClusterLike, blocking: boolean) {
+    this.options = blocking ? NODE_REDIS_BLOCKING : NODE_REDIS_BINARY;
+    client.on('error', (err: Error) => this.errorListeners.forEach((fn) => fn(err)));
+    client.on('node-error', (err: Error) => this.errorListeners.forEach((fn) => fn(err)));
+  }
+  isReady(): boolean {
+    return this.client.isReady;
+  }
+  call(args: Array<string | Buffer>, key?: string): Promise<unknown> {
+    if (!this.client.isReady) return Promise.reject(new ConnectionDown());
+    return this.client.sendCommand(key, false, args, this.options);
+  }
+  duplicate(blocking: boolean): RedisConn {
+    const defaults = this.client._options?.defaults ?? {};
+    return new NodeRedisClusterConn(
+      this.client.duplicate({ minimizeConnections: true, defaults: { ...defaults, disableOfflineQueue: true } }),
+      blocking,
+    );
+  }
+  connect(): void {
+    // A cluster does not retry its first discovery (no root node answered):
+    // try again with backoff until closed.
+    if (this.closed || this.client.isOpen) return;
+    this.client.connect().then(
+      () => (this.attempt = 0),
+      () => {
+        if (this.closed) return;
+        this.timer = setTimeout(() => {
+          this.timer = null;
+          this.connect();
+        }, backoff(this.attempt++));
+        this.timer.unref();
+      },
+    );
+  }
+  on(event: string, fn: (...a: any[]) => void): void {
+    if (event === 'ready') {
+      this.client.on('connect', fn);
+      this.client.on('node-ready', fn);
+    } else if (event === 'down') {
+      this.client.on('disconnect', fn);
+      this.client.on('node-reconnecting', fn);
+    } else if (event === 'error') this.errorListeners.push(fn);
+    else this.client.on(event, fn);
+  }
+  close(): Promise<void> {
+    this.closed = true;
+    if (this.timer !== null) clearTimeout(this.timer);
+    if (this.client.isOpen) this.client.destroy();
+    return Promise.resolve();
+  }
+}
+
 class IORedisConn implements RedisConn {
   readonly library = 'ioredis' as const;
-  constructor(private readonly client: IORedisLike) {}
+  readonly cluster: boolean;
+  constructor(private readonly client: IORedisLike) {
+    this.cluster = client.isCluster === true;
+  }
   isReady(): boolean {
     return this.client.status === 'ready';
   }
@@ -107,15 +209,21 @@ class IORedisConn implements RedisConn {
     return this.client.callBuffer(args[0] as string, ...args.slice(1));
   }
   duplicate(blocking: boolean): RedisConn {
-    return new IORedisConn(
-      this.client.duplicate({
-        enableOfflineQueue: false,
-        // Our outbox resends in order; the client must not resend on its own.
-        autoResendUnfulfilledCommands: false,
-        maxRetriesPerRequest: 0,
-        ...(blocking ? { commandTimeout: undefined } : {}),
-      }),
-    );
+    const node = {
+      enableOfflineQueue: false,
+      // Our outbox resends in order; the client must not resend on its own.
+      autoResendUnfulfilledCommands: false,
+      maxRetriesPerRequest: 0,
+      disconnectTimeout: IOREDIS_DISCONNECT_TIMEOUT,
+      ...(blocking ? { commandTimeout: undefined } : {}),
+    };
+    if (this.cluster) {
+      // A Cluster keeps one connection per node for all its commands: a
+      // blocking reader gets a Cluster of its own (its node connections are
+      // lazy, so it connects to the node it reads).
+      return new IORedisConn(this.client.duplicate([], { ...IOREDIS_CLUSTER, redisOptions: node }));
+    }
+    return new IORedisConn(this.client.duplicate(node));
   }
   connect(): void {
     if (this.client.status === 'wait') this.client.connect().catch(ignore);
@@ -146,11 +254,15 @@ export function adaptClient(client: unknown): RedisConn {
   const c = client as Partial<NodeRedisLike & IORedisLike> | null;
   if (c !== null && typeof c === 'object') {
     if (typeof c.callBuffer === 'function' && typeof c.duplicate === 'function') return new IORedisConn(c as IORedisLike);
+    const k = client as Partial<NodeRedisClusterLike>;
+    if (typeof k.sendCommand === 'function' && typeof k.duplicate === 'function' && typeof k.nodeClient === 'function') {
+      return new NodeRedisClusterConn(k as NodeRedisClusterLike, false);
+    }
     if (typeof c.sendCommand === 'function' && typeof c.duplicate === 'function' && 'isReady' in c) {
       return new NodeRedisConn(c as NodeRedisLike, false);
     }
   }
-  throw new UsageError('RedisBus: `client` must be a node-redis (redis) or ioredis client');
+  throw new UsageError('RedisBus: `client` must be a node-redis (redis) or ioredis client, or a cluster of either');
 }
 
 /** Which library `new RedisBus({ url })` loads: the first one installed, `redis` first. */
@@ -161,32 +273,78 @@ export type RedisLibrary = 'redis' | 'ioredis';
  * jittered reconnect backoff. Requires the package lazily.
  */
 export function loadClient(url: string, library: RedisLibrary | undefined, load: (name: string) => unknown = require): RedisConn {
+  const [name, mod] = requireLibrary(library, load);
+  if (name === 'redis') {
+    const client = mod.createClient({
+      url,
+      disableOfflineQueue: true,
+      socket: { reconnectStrategy: backoff },
+    }) as NodeRedisLike;
+    return new NodeRedisConn(client, false);
+  }
+  const Redis = mod.default ?? mod.Redis ?? mod;
+  const client = new Redis(url, { ...IOREDIS_NODE, lazyConnect: true, retryStrategy: backoff }) as IORedisLike;
+  return new IORedisConn(client);
+}
+
+/** ioredis options of every connection the bus creates. */
+const IOREDIS_NODE = {
+  enableOfflineQueue: false,
+  autoResendUnfulfilledCommands: false,
+  maxRetriesPerRequest: 0,
+  disconnectTimeout: IOREDIS_DISCONNECT_TIMEOUT,
+};
+
+/**
+ * ioredis Cluster options of the clusters the bus creates. The adapter
+ * refuses every command while the cluster is not ready, so the cluster's
+ * queue only holds commands for a node whose (lazy) connection is still
+ * opening, at most `maxInFlight`. Turned off, ioredis does not refuse
+ * either: it retries each such command on a random node after
+ * `retryDelayOnFailover` and follows the redirect, one by one, which
+ * reorders them (the script then has them resent in order).
+ */
+const IOREDIS_CLUSTER = { enableOfflineQueue: true, lazyConnect: true };
+
+/**
+ * Create a Redis Cluster client from seed nodes (`redis://[user:pass@]host:port`
+ * or `host:port`; the cluster's other nodes are discovered), with the same
+ * settings as loadClient. Requires the package lazily.
+ */
+export function loadClusterClient(nodes: readonly string[], library: RedisLibrary | undefined, load: (name: string) => unknown = require): RedisConn {
+  if (!Array.isArray(nodes) || nodes.length === 0 || !nodes.every((n) => typeof n === 'string')) {
+    throw new UsageError('RedisBus: cluster.nodes must be a non-empty array of "redis://host:port" strings');
+  }
+  const urls = nodes.map((n) => new URL(n.includes('://') ? n : `redis://${n}`));
+  const auth = urls.find((u) => u.username !== '' || u.password !== '');
+  const username = auth && auth.username !== '' ? decodeURIComponent(auth.username) : undefined;
+  const password = auth && auth.password !== '' ? decodeURIComponent(auth.password) : undefined;
+  const [name, mod] = requireLibrary(library, load);
+  if (name === 'redis') {
+    const client = mod.createCluster({
+      rootNodes: urls.map((u) => ({ url: `${u.protocol}//${u.host}` })),
+      defaults: { username, password, disableOfflineQueue: true, socket: { reconnectStrategy: backoff } },
+    }) as NodeRedisClusterLike;
+    return new NodeRedisClusterConn(client, false);
+  }
+  const Cluster = (mod.default ?? mod).Cluster ?? mod.Cluster;
+  const client = new Cluster(
+    urls.map((u) => ({ host: u.hostname, port: Number(u.port || 6379) })),
+    { ...IOREDIS_CLUSTER, clusterRetryStrategy: backoff, redisOptions: { ...IOREDIS_NODE, username, password, retryStrategy: backoff } },
+  ) as IORedisLike;
+  return new IORedisConn(client);
+}
+
+/** The first installed of `redis`, `ioredis` (or the one asked for), with a UsageError naming what to install. */
+function requireLibrary(library: RedisLibrary | undefined, load: (name: string) => unknown): [RedisLibrary, any] {
   const order: RedisLibrary[] = library === undefined ? ['redis', 'ioredis'] : [library];
   for (const name of order) {
-    let mod: any;
     try {
-      mod = load(name);
+      return [name, load(name)];
     } catch (err) {
       if (isMissing(err, name)) continue;
       throw err;
     }
-    if (name === 'redis') {
-      const client = mod.createClient({
-        url,
-        disableOfflineQueue: true,
-        socket: { reconnectStrategy: backoff },
-      }) as NodeRedisLike;
-      return new NodeRedisConn(client, false);
-    }
-    const Redis = mod.default ?? mod.Redis ?? mod;
-    const client = new Redis(url, {
-      enableOfflineQueue: false,
-      autoResendUnfulfilledCommands: false,
-      maxRetriesPerRequest: 0,
-      lazyConnect: true,
-      retryStrategy: backoff,
-    }) as IORedisLike;
-    return new IORedisConn(client);
   }
   const want = library === undefined ? "the 'redis' package (npm install redis) or 'ioredis' (npm install ioredis)" : `the '${library}' package (npm install ${library})`;
   throw new UsageError(`RedisBus needs a Redis client library: install ${want}, or pass { client }`);

@@ -11,7 +11,8 @@
  */
 export { RedisBus } from './bus';
 export type { RedisBusOptions } from './bus';
-export type { GapInfo } from './reader';
+/** What a `gap` event carries (also the App's BusError detail and the route hook `gap(ws, info)`). */
+export type { BusGapInfo as GapInfo } from '../bus';
 export type { RedisLibrary } from './client';
 export { BusError } from '../bus';
-export type { Bus, BusSink, BusStatus, BusErrorKind } from '../bus';
+export type { Bus, BusSink, BusStatus, BusErrorKind, BusGapInfo } from '../bus';

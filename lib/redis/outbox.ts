@@ -10,7 +10,7 @@
  * entry Redis refuses for good is reported with its topic.
  */
 import { ConnectionDown, backoff, type RedisConn } from './client';
-import { appendArgs } from './script';
+import { ORDER_ERROR, appendArgs } from './script';
 
 /** One publish waiting for Redis. */
 interface Entry {
@@ -20,6 +20,8 @@ interface Entry {
   payload: Buffer;
   flags: number;
   seq: number;
+  /** Seq of the previous publish to the same shard (0: none), for the script's order check. */
+  prev: number;
   /** Date.now() when accepted (for maxAge). */
   at: number;
   acked: boolean;
@@ -60,6 +62,8 @@ export class Outbox {
   /** A send failed: stop sending, resend from head once `outstanding` is 0. */
   private rewinding = false;
   private useEval = false;
+  /** A publish was refused as reordered (XYRAORDER): resend from head at once. */
+  private reordered = false;
   private attempt = 0;
   private timer: NodeJS.Timeout | null = null;
   /** False until the reader has its start position (own entries must not precede it). */
@@ -91,8 +95,8 @@ export class Outbox {
   }
 
   /** Accept a publish (check() said yes). */
-  push(stream: string, meta: string, topic: string, payload: Buffer, flags: number, seq: number): void {
-    this.items.push({ stream, meta, topic, payload, flags, seq, at: Date.now(), acked: false });
+  push(stream: string, meta: string, topic: string, payload: Buffer, flags: number, seq: number, prev: number): void {
+    this.items.push({ stream, meta, topic, payload, flags, seq, prev, at: Date.now(), acked: false });
     this.bytes += payload.length + topic.length;
     this.pump();
   }
@@ -105,8 +109,9 @@ export class Outbox {
       const e = items[this.sent++];
       if (e.acked) continue;
       this.outstanding++;
-      const args = appendArgs(this.useEval, e.stream, e.meta, this.origin, e.seq, this.maxLen, e.topic, e.payload, e.flags, this.newEpoch);
-      this.conn.call(args).then(
+      // items[head] is the first entry not acknowledged: every lower seq is.
+      const args = appendArgs(this.useEval, e.stream, e.meta, this.origin, e.seq, this.maxLen, e.topic, e.payload, e.flags, this.newEpoch, e.prev, items[this.head].seq);
+      this.conn.call(args, e.stream).then(
         () => this.settled(e, null),
         (err: Error) => this.settled(e, err),
       );
@@ -126,15 +131,19 @@ export class Outbox {
     } else {
       this.rewinding = true;
       // NOSCRIPT (a new or flushed Redis): resend at once with EVAL, which
-      // also loads the script; nothing to report.
+      // also loads the script; nothing to report. XYRAORDER (two publishes
+      // reordered by a cluster client): resend in order; nothing to report.
       if (err.message.startsWith('NOSCRIPT')) this.useEval = true;
+      else if (err.message.startsWith(ORDER_ERROR)) this.reordered = true;
       else this.events.retrying(err);
     }
     if (this.rewinding && this.outstanding === 0) {
       this.rewinding = false;
       this.sent = this.head;
-      if (this.useEval) this.attempt = 0;
-      this.retryLater(this.useEval ? 0 : backoff(this.attempt++));
+      const now = this.useEval || this.reordered;
+      this.reordered = false;
+      if (now) this.attempt = 0;
+      this.retryLater(now ? 0 : backoff(this.attempt++));
       return;
     }
     this.pump();

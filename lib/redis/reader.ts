@@ -1,7 +1,9 @@
 /**
  * The read side of RedisBus (scale-out.md 2.4, 2.6): one dedicated connection
  * per process runs `XREAD COUNT n BLOCK ms STREAMS k1..kn o1..on` in a loop,
- * with no client-side command timeout. A reply's entries are delivered in one
+ * with no client-side command timeout. On a Redis Cluster a reader reads one
+ * shard (keys of several slots in one XREAD are CROSSSLOT), and each command
+ * routes by its key. A reply's entries are delivered in one
  * synchronous pass (one event-loop job), so sends to a socket coalesce into
  * one write; the next XREAD goes out after that, so a batch bounds memory.
  *
@@ -15,6 +17,7 @@
  */
 import { backoff, type RedisConn } from './client';
 import { metaKey, streamKey } from './script';
+import type { BusGapInfo } from '../bus';
 
 /** Where a shard's reader stands. */
 interface Shard {
@@ -27,27 +30,14 @@ interface Shard {
   last: number;
 }
 
-/** A gap the reader could not fill. */
-export interface GapInfo {
-  shard: number;
-  stream: string;
-  /** `trimmed`: entries between `from` and `to` were trimmed before being read; `epoch`: the stream was lost (new epoch); `regressed`: the top went below the last offset read (failover). */
-  reason: 'trimmed' | 'epoch' | 'regressed';
-  /** First and last missed offsets when known (trimmed). */
-  from?: number;
-  to?: number;
-  /** The epoch before and after. */
-  epoch: string | null;
-  newEpoch: string | null;
-  /** The last position delivered before the gap. */
-  lastPosition: string | null;
-}
+/** A gap the reader could not fill (the bus completes it into a BusGapInfo). */
+export type ReaderGap = Omit<BusGapInfo, 'shards' | 'topics'>;
 
 /** What the reader hands to the bus. */
 export interface ReaderEvents {
   /** One entry, in stream order; fields are Buffers straight from the reply. */
   entry(shard: number, offset: number, epoch: string, fields: unknown[]): void;
-  gap(info: GapInfo): void;
+  gap(info: ReaderGap): void;
   /** Read failed (connection lost...): it retries from its last offset. */
   error(err: Error): void;
   /** The first start position is known (publishes may go out). */
@@ -66,22 +56,26 @@ export class Reader {
   private wake: (() => void) | null = null;
   private timer: NodeJS.Timeout | null = null;
   private readonly head: string[];
+  /** The key commands route by on a cluster (all keys of one reader share a slot there). */
+  private readonly route: string;
   /** A promise for the running loop (close() waits for it). */
   done: Promise<void> = Promise.resolve();
 
+  /** @param indices the shards this reader reads (all of them, or one on a cluster). */
   constructor(
     private readonly conn: RedisConn,
     prefix: string,
-    shardCount: number,
+    indices: readonly number[],
     count: number,
     private readonly blockMs: number,
     private readonly events: ReaderEvents,
   ) {
-    for (let i = 0; i < shardCount; i++) {
+    for (const i of indices) {
       const s: Shard = { index: i, key: streamKey(prefix, i), meta: metaKey(prefix, i), epoch: null, last: 0 };
       this.shards.push(s);
       this.byKey.set(s.key, s);
     }
+    this.route = this.shards[0].key;
     this.head = ['XREAD', 'COUNT', String(count), 'BLOCK', String(blockMs), 'STREAMS'];
     for (const s of this.shards) this.head.push(s.key);
     conn.on('ready', () => this.poke());
@@ -89,12 +83,6 @@ export class Reader {
 
   start(): void {
     this.done = this.loop();
-  }
-
-  /** Position string of the last entry read in a shard. */
-  position(shard: number): string | null {
-    const s = this.shards[shard];
-    return s.epoch === null ? null : `${s.epoch}.${s.last}`;
   }
 
   stop(): void {
@@ -139,7 +127,7 @@ export class Reader {
         }
         const args = this.head.slice();
         for (const s of this.shards) args.push(`${s.last}-0`);
-        const reply = await this.conn.call(args);
+        const reply = await this.conn.call(args, this.route);
         this.attempt = 0;
         if (this.closed) break;
         // An idle BLOCK timeout: check epoch and top (cheap; catches a
@@ -158,7 +146,7 @@ export class Reader {
   /** HMGET e s per shard: take the start position, or detect a lost or regressed stream. */
   private async sync(): Promise<void> {
     for (const s of this.shards) {
-      const r = (await this.conn.call(['HMGET', s.meta, 'e', 's'])) as unknown[];
+      const r = (await this.conn.call(['HMGET', s.meta, 'e', 's'], s.meta)) as unknown[];
       const epoch = r[0] == null ? null : String(r[0]);
       const top = r[1] == null ? 0 : Number(String(r[1]));
       if (!this.started) {
@@ -177,8 +165,8 @@ export class Reader {
     }
   }
 
-  private gapTo(s: Shard, reason: GapInfo['reason'], newEpoch: string | null, from: number | undefined, to: number | undefined): void {
-    const info: GapInfo = {
+  private gapTo(s: Shard, reason: ReaderGap['reason'], newEpoch: string | null, from: number | undefined, to: number | undefined): void {
+    const info: ReaderGap = {
       shard: s.index, stream: s.key, reason, from, to, epoch: s.epoch, newEpoch,
       lastPosition: s.epoch === null ? null : `${s.epoch}.${s.last}`,
     };

@@ -6,6 +6,16 @@
  *      offsets restart at 1 and readers can tell (Centrifuge does the same);
  *   2. dedupe on (origin, seq): a publish retried after a lost reply is
  *      appended once (a process sends its publishes in seq order);
+ *   2b. order: ARGV[8] is the seq of this origin's previous publish to this
+ *      shard. When that one is not in the stream yet while it is still
+ *      unacknowledged (>= ARGV[9], the lowest seq the outbox still holds),
+ *      the two were reordered on the way (a cluster client redirects or
+ *      retries commands one by one, on MOVED, TRYAGAIN or a node still
+ *      connecting): refuse with XYRAORDER, and the outbox resends from its
+ *      first unacknowledged entry, in order. Without this, the earlier one
+ *      would arrive second and be taken for a duplicate: lost, silently.
+ *      A predecessor acknowledged before but missing now was lost by Redis
+ *      (an epoch or regression gap, reported by the readers): go on;
  *   3. HINCRBY the offset and XADD with that explicit integer id (`7-0`), so
  *      offsets are contiguous and any gap is visible, with no clock skew;
  *      MAXLEN ~ bounds Redis memory.
@@ -24,6 +34,10 @@ end
 local of = 'o:' .. ARGV[1]
 local last = tonumber(redis.call('HGET', KEYS[2], of) or '0')
 if tonumber(ARGV[2]) <= last then return {0, e} end
+local prev = tonumber(ARGV[8])
+if last < prev and prev >= tonumber(ARGV[9]) then
+  return redis.error_reply('XYRAORDER publish ' .. ARGV[2] .. ' arrived before ' .. ARGV[8])
+end
 redis.call('HSET', KEYS[2], of, ARGV[2])
 local s = redis.call('HINCRBY', KEYS[2], 's', 1)
 redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[3], s .. '-0', 't', ARGV[4], 'd', ARGV[5], 'f', ARGV[6], 'o', ARGV[1], 'q', ARGV[2], 'e', e)
@@ -42,14 +56,21 @@ export function metaKey(prefix: string, shard: number): string {
   return `{${prefix}:${shard}}:m`;
 }
 
-/** Arguments of one append; `useEval` after NOSCRIPT. */
+/** The script's refusal of a publish that overtook its predecessor (see 2b above). */
+export const ORDER_ERROR = 'XYRAORDER';
+
+/**
+ * Arguments of one append; `useEval` after NOSCRIPT. `prev`: seq of this
+ * origin's previous publish to the same shard (0: none); `lo`: the lowest
+ * seq the outbox has not had acknowledged.
+ */
 export function appendArgs(
   useEval: boolean, stream: string, meta: string, origin: string, seq: number, maxLen: number,
-  topic: string, payload: Buffer, flags: number, newEpoch: string,
+  topic: string, payload: Buffer, flags: number, newEpoch: string, prev: number, lo: number,
 ): Array<string | Buffer> {
   return [
     useEval ? 'EVAL' : 'EVALSHA', useEval ? APPEND_SCRIPT : APPEND_SHA, '2', stream, meta,
-    origin, String(seq), String(maxLen), topic, payload, String(flags), newEpoch,
+    origin, String(seq), String(maxLen), topic, payload, String(flags), newEpoch, String(prev), String(lo),
   ];
 }
 

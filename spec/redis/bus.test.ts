@@ -10,6 +10,7 @@ import { connect } from '../../lib/client';
 import type { WebSocket } from '../../lib/websocket';
 import { RedisBus, BusError, type GapInfo, type RedisBusOptions } from '../../lib/redis';
 import { loadClient } from '../../lib/redis/client';
+import { APPEND_SCRIPT, ORDER_ERROR, shardOf } from '../../lib/redis/script';
 import { UsageError } from '../../frame/protocol-error';
 import { waitFor } from '../lib/helpers';
 import { describeRedis, RedisServer } from '../support/redis-server';
@@ -209,14 +210,23 @@ describeRedis('RedisBus (real redis-server)', () => {
     expect(() => new RedisBus({ client: {} })).toThrow(/node-redis.*ioredis/);
   });
 
-  test('an offset jump in the stream is reported as a gap; delivery goes on', async () => {
+  test('an offset jump in the stream is reported as a gap; delivery goes on; a throwing gap hook closes only its socket (1011)', async () => {
     const p = prefix();
-    const a = await node({ prefix: p });
+    const gapRoute = {
+      ...route,
+      gap(ws: WebSocket, info: GapInfo) {
+        ws.send(`gap ${info.from}-${info.to} ${info.topics.join(',')}`);
+        if (info.topics.includes('boom')) throw new Error('gap hook failed');
+      },
+    };
+    const a = await node({ prefix: p }, {}, gapRoute);
     const gaps: GapInfo[] = [];
     a.bus.on('gap', (g: GapInfo) => gaps.push(g));
     const sub = await client(a.url, ['g']);
+    const thrower = await client(a.url, ['g', 'boom']);
+    const closed = new Promise<number>((r) => thrower.ws.on('close', (code: number) => r(code)));
     a.app.publish('g', 'one');
-    await waitFor(() => sub.got.length === 1, 5000, 'one');
+    await waitFor(() => sub.got.length === 1 && thrower.got.length === 1, 5000, 'one');
     // Three offsets taken and never written: what a reader sees when the
     // stream was trimmed past it.
     const { createClient } = require('redis');
@@ -225,11 +235,45 @@ describeRedis('RedisBus (real redis-server)', () => {
     await raw.sendCommand(['HINCRBY', `{${p}:0}:m`, 's', '3']);
     await raw.destroy();
     a.app.publish('g', 'two');
-    await waitFor(() => sub.got.length === 2, 5000, 'two');
-    expect(sub.got).toEqual(['one', 'two']);
+    await waitFor(() => sub.got.length === 3, 5000, 'two');
+    expect(sub.got).toEqual(['one', 'gap 2-4 g', 'two']);
+    expect(await closed).toBe(1011);
+    expect(thrower.got).toEqual(['one', 'gap 2-4 g,boom']);
     expect(gaps).toHaveLength(1);
-    expect(gaps[0]).toMatchObject({ shard: 0, reason: 'trimmed', from: 2, to: 4 });
+    expect(gaps[0]).toMatchObject({ shard: 0, shards: 1, reason: 'trimmed', from: 2, to: 4 });
+    expect([...gaps[0].topics].sort()).toEqual(['boom', 'g']);
     expect(a.errors.filter((e) => e instanceof BusError && e.kind === 'gap')).toHaveLength(1);
+    expect(a.errors.filter((e) => e.message === 'gap hook failed')).toHaveLength(1);
+  });
+
+  test('the append script appends each publish once and in order: one that overtook its unacknowledged predecessor is refused', async () => {
+    const p = prefix();
+    const { createClient } = require('redis');
+    const raw = createClient({ url: server.url });
+    await raw.connect();
+    // [seq, prev (same shard), lo (lowest unacknowledged), expected reply]
+    const cases: Array<[number, number, number, number | 'order']> = [
+      [2, 1, 1, 'order'], // 1 is still on its way: 2 must wait
+      [1, 0, 1, 1],
+      [2, 1, 1, 2],
+      [2, 1, 1, 0], // resent after a lost reply: a duplicate, not appended
+      [1, 0, 1, 0],
+      [5, 3, 5, 3], // 3 was acknowledged and is gone (Redis lost it): go on
+      [7, 6, 6, 'order'],
+    ];
+    const got: Array<number | string> = [];
+    for (const [seq, prev, lo] of cases) {
+      try {
+        const r = await raw.sendCommand(['EVAL', APPEND_SCRIPT, '2', `{${p}:0}`, `{${p}:0}:m`, 'origin1', String(seq), '100', 't', `m${seq}`, '0', 'ep', String(prev), String(lo)]);
+        got.push(Number(r[0]));
+      } catch (err) {
+        got.push(String((err as Error).message).startsWith(ORDER_ERROR) ? 'order' : String(err));
+      }
+    }
+    expect(got).toEqual(cases.map((c) => c[3]));
+    const entries = (await raw.sendCommand(['XRANGE', `{${p}:0}`, '-', '+'])) as Array<[string, string[]]>;
+    expect(entries.map(([id, f]) => [id, f[f.indexOf('q') + 1]])).toEqual([['1-0', '1'], ['2-0', '2'], ['3-0', '5']]);
+    await raw.destroy();
   });
 });
 
@@ -300,26 +344,41 @@ describeRedis('RedisBus outages (real redis-server, restarted)', () => {
     expect(sub.got).toEqual(['h0', 'h1', 'h2', 'h3', 'h4', 'after']);
   });
 
-  test.each(LIBRARIES)('Redis restarted empty (%s): every bus reports the gap; publishing goes on', async (library) => {
+  test.each(LIBRARIES)('Redis restarted empty (%s): every bus reports the gap with its shard and local topics; each affected socket hears it (route hook gap) before the next message; publishing goes on', async (library) => {
     own = await new RedisServer({ aof: false }).start();
     server = own;
     const p = prefix();
-    const a = await node({ prefix: p, library });
-    const b = await node({ prefix: p, library });
-    const sub = await client(b.url, ['e']);
+    // Two shards; E (published before the restart) and F (not) in different ones.
+    const firsts = ['e', 'f', 'g', 'h', 'i', 'j'];
+    const E = firsts.find((t) => shardOf(t, 2) === 0)!;
+    const F = firsts.find((t) => shardOf(t, 2) === 1)!;
+    const gapRoute = { ...route, gap: (ws: WebSocket, info: GapInfo) => ws.send(`gap ${info.reason} ${info.shard} ${info.topics.join(',')}`) };
+    const a = await node({ prefix: p, library, shards: 2 }, {}, gapRoute);
+    const b = await node({ prefix: p, library, shards: 2 }, {}, gapRoute);
+    const sub = await client(b.url, [E]);
+    const subF = await client(b.url, [F]);
+    const both = await client(b.url, [E, `p:${F}/#`]);
+    const all = await client(a.url, ['p:#']);
     const gaps: Array<[string, GapInfo]> = [];
     a.bus.on('gap', (g: GapInfo) => gaps.push(['a', g]));
     b.bus.on('gap', (g: GapInfo) => gaps.push(['b', g]));
-    a.app.publish('e', 'before');
-    await waitFor(() => sub.got.length === 1, 5000, 'before');
+    a.app.publish(E, 'before');
+    await waitFor(() => sub.got.length === 1 && both.got.length === 1 && all.got.length === 1, 5000, 'before');
     await own.kill();
     await own.start(); // same port, no data: the stream and its epoch are gone
     await waitFor(() => gaps.length === 2, 10000, 'gap on both buses');
-    expect(gaps.map(([who, g]) => [who, g.reason, g.shard]).sort()).toEqual([['a', 'epoch', 0], ['b', 'epoch', 0]]);
+    expect(gaps.map(([who, g]) => [who, g.reason, g.shard, g.shards, g.topics]).sort()).toEqual([['a', 'epoch', 0, 2, ['#']], ['b', 'epoch', 0, 2, [E]]]);
     expect(gaps[0][1].lastPosition).toMatch(/^[0-9a-f]+\.1$/);
-    expect(b.errors.some((e) => e instanceof BusError && e.kind === 'gap')).toBe(true);
-    a.app.publish('e', 'after');
-    await waitFor(() => sub.got.length === 2, 10000, 'after');
-    expect(sub.got).toEqual(['before', 'after']);
+    const gapErrors = b.errors.filter((e): e is BusError => e instanceof BusError && e.kind === 'gap');
+    expect(gapErrors).toHaveLength(1);
+    expect(gapErrors[0].detail).toMatchObject({ shard: 0, shards: 2, reason: 'epoch', topics: [E] });
+    expect(gapErrors[0].message).toContain(`shard 0 of 2`);
+    a.app.publish(E, 'after');
+    a.app.publish(F, 'after-f'); // sentinel for the sockets the gap did not touch
+    await waitFor(() => sub.got.length === 3 && subF.got.length === 1 && both.got.length === 4 && all.got.length === 4, 10000, 'after');
+    expect(sub.got).toEqual(['before', `gap epoch 0 ${E}`, 'after']);
+    expect(subF.got).toEqual(['after-f']);
+    expect(both.got).toEqual(['before', `gap epoch 0 ${E}`, 'after', 'after-f']);
+    expect(all.got).toEqual(['before', 'gap epoch 0 #', 'after', 'after-f']);
   });
 });

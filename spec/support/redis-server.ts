@@ -71,6 +71,10 @@ export interface RedisServerOptions {
   aof?: boolean;
   port?: number;
   dir?: string;
+  /** A Redis Cluster node (`--cluster-enabled yes`, nodes.conf in its dir, its own bus port); see redis-cluster.ts. */
+  cluster?: boolean;
+  /** A command prefix, e.g. ['taskset', '-c', '0'] (bench/scale.ts pins Redis with the servers). */
+  prefix?: string[];
 }
 
 /** One redis-server process. */
@@ -78,6 +82,8 @@ export class RedisServer {
   proc: ChildProcess | null = null;
   readonly dir: string;
   port = 0;
+  /** Cluster bus port (cluster nodes only). */
+  busPort = 0;
   private readonly ownDir: boolean;
 
   constructor(private readonly options: RedisServerOptions = {}) {
@@ -95,7 +101,12 @@ export class RedisServer {
     if (this.port === 0) this.port = await freePort();
     const args = ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--dir', this.dir, '--daemonize', 'no', '--loglevel', 'warning'];
     if (this.options.aof) args.push('--appendonly', 'yes', '--appendfsync', 'always');
-    const proc = spawn(BIN, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    if (this.options.cluster) {
+      if (this.busPort === 0) this.busPort = await freePort();
+      args.push('--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-port', String(this.busPort));
+    }
+    const argv = [...(this.options.prefix ?? []), BIN, ...args];
+    const proc = spawn(argv[0], argv.slice(1), { stdio: ['ignore', 'ignore', 'pipe'] });
     this.proc = proc;
     let exited = false;
     proc.once('exit', () => (exited = true));
