@@ -157,7 +157,7 @@ export function connect<UserData = any>(
     };
     // A refusal (status not 101): its body is read (bounded) into the HandshakeError.
     let refusal: Refusal | null = null;
-    const timer = setTimeout(
+    let timer = setTimeout(
       () => fail(refusal !== null ? refusal.finish() : new HandshakeError('Opening handshake timed out')),
       options.handshakeTimeout ?? 10_000,
     );
@@ -190,8 +190,13 @@ export function connect<UserData = any>(
         }
       } catch (err) {
         if (err instanceof HandshakeError && head.statusCode !== 101) {
-          refusal = new Refusal(err, head.headers);
-          if (refusal.push(rest)) fail(refusal.finish());
+          refusal = new Refusal(err, head.headers, head.statusCode);
+          if (refusal.push(rest)) return fail(refusal.finish());
+          // The refusal is certain; its body is only a courtesy: wait for it briefly,
+          // never for a server that keeps the connection open (a 200 without a length).
+          const r = refusal;
+          clearTimeout(timer);
+          timer = setTimeout(() => fail(r.finish()), REFUSAL_BODY_WAIT);
           return;
         }
         fail(err instanceof HandshakeError ? err : new HandshakeError((err as Error).message, undefined, head.headers));
@@ -234,20 +239,31 @@ export function connect<UserData = any>(
  * The body of a refused handshake, up to MAX_HANDSHAKE_ERROR_BODY bytes:
  * complete at Content-Length, at the last chunk, or when the server closes.
  */
+/** How long a refused handshake waits for the rest of the error body (ms). */
+const REFUSAL_BODY_WAIT = 1000;
+
 class Refusal {
   private readonly parts: Buffer[] = [];
   private size = 0;
   private readonly want: number;
   private readonly chunked: boolean;
+  private readonly closeDelimited: boolean;
 
   constructor(
     private readonly err: HandshakeError,
     headers: Record<string, string>,
+    status: number,
   ) {
     const cl = headers['content-length'];
     this.chunked = /chunked/i.test(headers['transfer-encoding'] ?? '');
     const n = cl !== undefined && /^[0-9]+$/.test(cl) ? Number(cl) : -1;
-    this.want = this.chunked || n < 0 ? MAX_HANDSHAKE_ERROR_BODY : Math.min(n, MAX_HANDSHAKE_ERROR_BODY);
+    // RFC 9110 6.4.1: 1xx, 204 and 304 have no body.
+    const none = status < 200 || status === 204 || status === 304;
+    this.want = none ? 0 : this.chunked || n < 0 ? MAX_HANDSHAKE_ERROR_BODY : Math.min(n, MAX_HANDSHAKE_ERROR_BODY);
+    // Without a length the body would end only when the server closes, and a
+    // client must fail a non-101 answer at once (RFC 6455 4.1): keep what came
+    // with the head, wait for nothing.
+    this.closeDelimited = !none && !this.chunked && n < 0;
   }
 
   /** Add bytes; true when the body is complete (or the cap is reached). */
@@ -257,7 +273,7 @@ class Refusal {
       this.parts.push(take);
       this.size += take.length;
     }
-    if (this.size >= this.want) return true;
+    if (this.size >= this.want || this.closeDelimited) return true;
     // The last chunk of a chunked body: "0" CRLF CRLF (no trailers expected on an error page).
     return this.chunked && Buffer.concat(this.parts, this.size).includes('\r\n0\r\n\r\n');
   }
