@@ -31,7 +31,7 @@ describeRedis('examples/cluster (chat on node:cluster + RedisBus)', () => {
       stdio: ['ignore', 'pipe', 'inherit'],
     });
     primary.stdout!.on('data', (d) => (out += d));
-    await waitFor(() => (out.match(/listening/g) ?? []).length === 2, 30000, 'two workers listening');
+    await waitFor(() => (out.match(/listening/g) ?? []).length === 2, 90000, 'two workers listening');
     // Connect until two clients sit on different workers (round-robin: usually the first two).
     const joined: Array<{ ws: WebSocket; worker: string; got: string[] }> = [];
     for (let i = 0; i < 10 && new Set(joined.map((j) => j.worker)).size < 2; i++) {
@@ -55,5 +55,5 @@ describeRedis('examples/cluster (chat on node:cluster + RedisBus)', () => {
     primary.kill('SIGTERM');
     // The primary exits when its workers are gone (no handles left).
     expect(await exited).toBe(0);
-  }, 60000);
+  }, 150000);
 });
