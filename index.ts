@@ -17,4 +17,6 @@ export { ProtocolError, UsageError } from './frame/protocol-error';
 export { TopicTrie, InMemoryBroker } from './pubsub';
 export type { Broker, SubscribeOptions } from './pubsub';
 export { BusError } from './lib/bus';
-export type { Bus, BusSink, BusStatus, BusErrorKind } from './lib/bus';
+export type { Bus, BusSink, BusStatus, BusErrorKind, BusHistory, BusEntry } from './lib/bus';
+export type { RecoveryResult, RecoverOptions, RecoveryFailure, Envelope } from './lib/recovery';
+export type { HistoryOptions } from './lib/history/options';

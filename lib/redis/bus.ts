@@ -7,12 +7,13 @@
  */
 import { EventEmitter } from 'node:events';
 import { randomBytes } from 'node:crypto';
-import { BusError, type Bus, type BusSink, type BusStatus } from '../bus';
+import { BusError, type Bus, type BusHistory, type BusSink, type BusStatus } from '../bus';
 import { UsageError } from '../../frame/protocol-error';
 import { adaptClient, loadClient, type RedisConn, type RedisLibrary } from './client';
 import { Outbox } from './outbox';
 import { Reader, type GapInfo } from './reader';
 import { metaKey, shardOf, streamKey } from './script';
+import { RedisHistory } from './history';
 
 /** Options of `new RedisBus(...)`. Give `url` or `client`. */
 export interface RedisBusOptions {
@@ -184,6 +185,11 @@ export class RedisBus extends EventEmitter implements Bus {
     if (this.closed || !this.writer.isReady()) return 'down';
     if (!this.readerConn.isReady() || this.outbox.size > this.outboxSlack() || !this.outbox.gate) return 'degraded';
     return 'up';
+  }
+
+  /** Bus: the streams as history for `new App({ bus, history })` (XRANGE on the command connection). */
+  history(): BusHistory {
+    return new RedisHistory(this.writer, this.reader, this.streams, this.metas);
   }
 
   /** Publishes accepted and not yet acknowledged by Redis. */

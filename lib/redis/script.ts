@@ -8,7 +8,8 @@
  *      appended once (a process sends its publishes in seq order);
  *   3. HINCRBY the offset and XADD with that explicit integer id (`7-0`), so
  *      offsets are contiguous and any gap is visible, with no clock skew;
- *      MAXLEN ~ bounds Redis memory.
+ *      MAXLEN ~ bounds Redis memory. Field `a` is the append time in ms on
+ *      the Redis clock (TIME), for history's ttl (README: Recovery).
  * Returns { offset, epoch } (offset 0: a duplicate, not appended again).
  * Stream, meta hash and script touch one hash tag, one Redis Cluster slot.
  */
@@ -26,7 +27,8 @@ local last = tonumber(redis.call('HGET', KEYS[2], of) or '0')
 if tonumber(ARGV[2]) <= last then return {0, e} end
 redis.call('HSET', KEYS[2], of, ARGV[2])
 local s = redis.call('HINCRBY', KEYS[2], 's', 1)
-redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[3], s .. '-0', 't', ARGV[4], 'd', ARGV[5], 'f', ARGV[6], 'o', ARGV[1], 'q', ARGV[2], 'e', e)
+local now = redis.call('TIME')
+redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[3], s .. '-0', 't', ARGV[4], 'd', ARGV[5], 'f', ARGV[6], 'o', ARGV[1], 'q', ARGV[2], 'e', e, 'a', now[1] .. string.format('%03d', math.floor(tonumber(now[2]) / 1000)))
 return {s, e}
 `;
 
