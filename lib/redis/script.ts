@@ -4,6 +4,9 @@
  *   1. the meta hash `{xyra:<s>}:m` missing (new Redis, or evicted): create the
  *      epoch with HSETNX and delete a stream left from the lost epoch, so
  *      offsets restart at 1 and readers can tell (Centrifuge does the same);
+ *      the epoch is the bus's random id plus the Redis time, so one bus
+ *      re-creating a lost stream never gets its old epoch back (history
+ *      positions from before would look valid);
  *   2. dedupe on (origin, seq): a publish retried after a lost reply is
  *      appended once (a process sends its publishes in seq order);
  *   3. HINCRBY the offset and XADD with that explicit integer id (`7-0`), so
@@ -16,9 +19,10 @@
 import { createHash } from 'node:crypto';
 
 export const APPEND_SCRIPT = `
+local now = redis.call('TIME')
 local e = redis.call('HGET', KEYS[2], 'e')
 if not e then
-  e = ARGV[7]
+  e = ARGV[7] .. now[1] .. string.format('%06d', tonumber(now[2]))
   redis.call('HSETNX', KEYS[2], 'e', e)
   redis.call('DEL', KEYS[1])
 end
@@ -27,7 +31,6 @@ local last = tonumber(redis.call('HGET', KEYS[2], of) or '0')
 if tonumber(ARGV[2]) <= last then return {0, e} end
 redis.call('HSET', KEYS[2], of, ARGV[2])
 local s = redis.call('HINCRBY', KEYS[2], 's', 1)
-local now = redis.call('TIME')
 redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[3], s .. '-0', 't', ARGV[4], 'd', ARGV[5], 'f', ARGV[6], 'o', ARGV[1], 'q', ARGV[2], 'e', e, 'a', now[1] .. string.format('%03d', math.floor(tonumber(now[2]) / 1000)))
 return {s, e}
 `;
