@@ -219,9 +219,8 @@ export class PubSub implements PubSubHub, BusSink, RecoveryHost {
 
   /** An envelope hook threw: reported once per publish and route; that route's recipients miss the message. */
   envelopeFailed(err: unknown, topic: string): void {
-    const e = err instanceof Error ? err : new Error(String(err));
-    e.message = `envelope(${JSON.stringify(topic)}) failed, the message was not sent on that route: ${e.message}`;
-    this.owner.reportError(null, e);
+    const why = err instanceof Error ? err.message : String(err);
+    this.owner.reportError(null, new Error(`envelope(${JSON.stringify(topic)}) failed, the message was not sent on that route: ${why}`, { cause: err }));
   }
 
   /** Deliver to this process's subscribers; returns the number of recipients. */

@@ -200,7 +200,7 @@ describeRedis('history on RedisBus', () => {
     expect(c.items.map((i) => [i.t, i.m])).toEqual([['s/1', '1'], ['s/2', '2'], ['s/1', '3'], ['s/9', '4']]);
   });
 
-  test('Redis restarted empty: a position from before is recovered: false', async () => {
+  test('Redis down: recovered false (unavailable); Redis restarted empty: a position from before is recovered: false (epoch)', async () => {
     const own = await new RedisServer().start();
     const saved = server;
     server = own;
@@ -211,7 +211,11 @@ describeRedis('history on RedisBus', () => {
       a.app.publish('news', 'before');
       await w.waitItems(1);
       const since = lastPosition(w);
+      a.app.publish('news', 'before 2');
+      await w.waitItems(2);
       await own.kill();
+      // Redis down: the history cannot be read.
+      expect((await recover(a, since)).r).toMatchObject({ recovered: false, replayed: 0, reason: 'unavailable' });
       await own.start(); // same port, no data: stream and epoch are gone
       await waitFor(() => a.errors.some((e) => /gap/.test(e.message)), 10000, 'gap reported');
       a.app.publish('news', 'after');
@@ -219,10 +223,10 @@ describeRedis('history on RedisBus', () => {
       const { r } = await recover(a, since);
       expect(r).toMatchObject({ recovered: false, replayed: 0, reason: 'epoch' });
       // The new epoch's positions recover again.
-      expect(w.items[1].p!.split('.')[0]).not.toBe(since.split('.')[0]);
+      expect(w.items[2].p!.split('.')[0]).not.toBe(since.split('.')[0]);
       a.app.publish('news', 'later');
       await w.waitFor('later');
-      const again = await recover(a, w.items[1].p!);
+      const again = await recover(a, w.items[2].p!);
       expect(again.r).toMatchObject({ recovered: true, replayed: 1 });
       expect(again.c.messages).toEqual(['later']);
     } finally {
