@@ -21,4 +21,6 @@ export { ProtocolError, UsageError } from './frame/protocol-error';
 export { TopicTrie, InMemoryBroker } from './pubsub';
 export type { Broker, SubscribeOptions } from './pubsub';
 export { BusError } from './lib/bus';
-export type { Bus, BusSink, BusStatus, BusErrorKind, BusGapInfo } from './lib/bus';
+export type { Bus, BusSink, BusStatus, BusErrorKind, BusGapInfo, BusHistory, BusEntry } from './lib/bus';
+export type { RecoveryResult, RecoverOptions, RecoveryFailure, Envelope } from './lib/recovery';
+export type { HistoryOptions } from './lib/history/options';

@@ -17,6 +17,8 @@ import { Sweeper, clock, tickFor, type Sweepable } from './sweeper';
 import { attachSocket, type SocketEvents } from './socket-events';
 import { PubSub } from './pubsub-hub';
 import type { Bus } from './bus';
+import type { HistoryOptions } from './history/options';
+import type { Envelope } from './recovery';
 import { HttpHandler, type HttpRouteHandler, type HttpOptions, resolveHttpOptions, type ResolvedHttpOptions } from './http';
 import { compileOriginPolicy, compileHostList, originAllowed, hostAllowed, type AllowedOrigins, type OriginPolicy, type HostList } from './origin-policy';
 import { parseExtensionHeader } from '../frame/extension-header';
@@ -102,6 +104,13 @@ export interface UpgradeResponse<UserData = any> {
 /** Route behaviour: the WebSocket callbacks plus an optional upgrade hook. */
 export interface AppBehavior<UserData = any> extends WebSocketBehavior<UserData>, RouteOptions {
   upgrade?(req: UpgradeRequest, res: UpgradeResponse<UserData>): void | Promise<void>;
+  /**
+   * How a published message and its position travel to this route's
+   * subscribers, e.g. `(t, m, p) => JSON.stringify({ t, p, m })` (README:
+   * Recovery). Default: the message alone. Called once per publish per route
+   * and for each replayed message; a string goes as text, binary as binary.
+   */
+  envelope?: Envelope;
 }
 
 export interface AppOptions extends HttpOptions {
@@ -151,6 +160,12 @@ export interface AppOptions extends HttpOptions {
    * to one topic may then be seen in different orders. Default false.
    */
   localFirst?: boolean;
+  /**
+   * Message history and gap-free recovery (README: Recovery): publishes get
+   * positions, and `ws.subscribe(topic, { since })` replays what a client
+   * missed. In memory without a bus; with a bus, read from its streams.
+   */
+  history?: HistoryOptions | true;
 }
 
 /** An upgrade request the App refused, as `onReject` sees it. */
@@ -195,6 +210,7 @@ const APP_OPTION_KEYS: Record<Exclude<keyof AppOptions, keyof HttpOptions>, true
   upgradeTimeout: true,
   bus: true,
   localFirst: true,
+  history: true,
 };
 
 /** Keys of a route behaviour beyond socket options and callbacks. */
@@ -204,6 +220,7 @@ const ROUTE_OPTION_KEYS: Record<Exclude<keyof AppBehavior, keyof SocketOptions |
   allowedHosts: true,
   publishToSelf: true,
   upgradeTimeout: true,
+  envelope: true,
 };
 
 interface Route {
@@ -267,7 +284,7 @@ export class App {
     this.upgradeTimeout = checkTimeout(options.upgradeTimeout, this.handshakeTimeout);
     this.headLimits = { maxHeadBytes: options.maxHeadBytes ?? 16384, maxHeaders: options.maxHeaders ?? 100 };
     this.sweeper = new Sweeper(tickFor(this.handshakeTimeout, this.upgradeTimeout));
-    this.hub = new PubSub(this, options.bus ?? null, options.localFirst ?? false);
+    this.hub = new PubSub(this, options.bus ?? null, options.localFirst ?? false, options.history);
     this.httpOptions = resolveHttpOptions(options);
     this.http = new HttpHandler(this.httpOptions, this.sweeper);
     this.http.onError = (err: Error) => this.reportError(null, err);

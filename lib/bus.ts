@@ -95,6 +95,8 @@ export interface Bus {
   status(): BusStatus;
   /** Close the bus's own connections. Held publishes are given up to `closeTimeout`. */
   close(): Promise<void>;
+  /** Read access to the streams, for `new App({ bus, history })` (README: Recovery). Optional. */
+  history?(): BusHistory;
 }
 
 /** Why a BusError was raised. */
@@ -109,4 +111,35 @@ export class BusError extends Error {
   constructor(readonly kind: BusErrorKind, message: string, readonly detail?: Record<string, unknown>) {
     super(message);
   }
+}
+
+/**
+ * Read access to a bus's streams, for history and recovery (README:
+ * Recovery). Positions are `<key>.<offset>`; offsets are contiguous per
+ * stream, and the epoch changes when a stream is lost.
+ */
+export interface BusHistory {
+  /** The stream of a topic or pattern; -1 for a pattern spanning several streams. */
+  streamOf(topic: string, pattern: boolean): number;
+  /** Position prefix of a stream's epoch: `<epoch>`, or `<stream>.<epoch>` with several. */
+  positionKey(stream: number, epoch: string): string;
+  /** The epoch and last offset this process's reader delivered; null before the stream exists. */
+  readPosition(stream: number): { epoch: string; offset: number } | null;
+  /** The stream's epoch and top offset in the store now; null when it has none. */
+  top(stream: number): Promise<{ epoch: string; offset: number } | null>;
+  /** Entries with offsets `from`..`to` (inclusive), at most `count`, in order. */
+  range(stream: number, from: number, to: number, count: number): Promise<BusEntry[]>;
+  /** The store's clock in ms (entries' `at` is on it), for ttl. */
+  now(): Promise<number>;
+}
+
+/** One stream entry read back for a replay. */
+export interface BusEntry {
+  offset: number;
+  epoch: string;
+  /** Append time on the store's clock (ms); 0 when unknown. */
+  at: number;
+  topic: string;
+  payload: Buffer;
+  flags: number;
 }

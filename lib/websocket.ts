@@ -15,6 +15,7 @@ import { UsageError } from '../frame/protocol-error';
 import { splitUrl } from './router';
 import { attachSocket, type SocketEvents } from './socket-events';
 import type { SubscribeOptions } from '../pubsub';
+import type { RecoverOptions, RecoveryResult } from './recovery';
 import { OutputHold } from './output-hold';
 import { HeldMessages } from './held-messages';
 import type { BusGapInfo } from './bus';
@@ -70,6 +71,8 @@ export interface PubSubHub {
   isSubscribed(ws: WebSocket, topic: string, options: SubscribeOptions | undefined): boolean;
   topicsOf(ws: WebSocket): string[];
   publishFrom(ws: WebSocket, topic: string, data: SendData, isBinary: boolean | undefined, compress: boolean | undefined): boolean;
+  /** `subscribe(topic, { since })` (README: Recovery). */
+  recover(ws: WebSocket, topic: string, options: RecoverOptions, finished: boolean): Promise<RecoveryResult>;
 }
 
 /** Owner hooks: a server keeps its set of sockets, a client has none. */
@@ -618,8 +621,19 @@ export class WebSocket<UserData = any> implements ConnectionHandler, Sweepable, 
    * can be published to it). `{ pattern: true }` subscribes to an MQTT-style
    * wildcard pattern instead (Redis's PSUBSCRIBE). Idempotent; false if
    * already subscribed or the socket is closing.
+   *
+   * With `{ since }` (the App's `history` option; README: Recovery): subscribe,
+   * replay what was published after the position `since`, then the live
+   * messages held meanwhile, none twice; resolves `{ recovered, replayed,
+   * position }` (`recovered: false`, nothing replayed, when the history no
+   * longer reaches back). Never rejects.
    */
-  subscribe(topic: string, options?: SubscribeOptions): boolean {
+  subscribe(topic: string, options: RecoverOptions): Promise<RecoveryResult>;
+  subscribe(topic: string, options?: SubscribeOptions): boolean;
+  subscribe(topic: string, options?: SubscribeOptions | RecoverOptions): boolean | Promise<RecoveryResult> {
+    if (options != null && typeof options === 'object' && 'since' in options) {
+      return this.hub().recover(this as WebSocket, topic, options, this.finished);
+    }
     if (this.finished) return false;
     return this.hub().subscribe(this as WebSocket, topic, options);
   }

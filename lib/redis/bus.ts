@@ -12,12 +12,13 @@
  */
 import { EventEmitter } from 'node:events';
 import { randomBytes } from 'node:crypto';
-import { BusError, type Bus, type BusGapInfo, type BusSink, type BusStatus } from '../bus';
+import { BusError, type Bus, type BusGapInfo, type BusHistory, type BusSink, type BusStatus } from '../bus';
 import { UsageError } from '../../frame/protocol-error';
 import { adaptClient, loadClient, loadClusterClient, type RedisConn, type RedisLibrary } from './client';
 import { Outbox } from './outbox';
 import { Reader, type ReaderGap } from './reader';
 import { metaKey, shardOf, streamKey } from './script';
+import { RedisHistory } from './history';
 
 /** Options of `new RedisBus(...)`. Give `url`, `cluster` or `client`. */
 export interface RedisBusOptions {
@@ -227,6 +228,20 @@ export class RedisBus extends EventEmitter implements Bus {
     if (this.closed || !this.writer.isReady()) return 'down';
     if (!this.readerConns.every(isReady) || this.outbox.size > this.outboxSlack() || !this.outbox.gate) return 'degraded';
     return 'up';
+  }
+
+  /** Bus: the streams as history for `new App({ bus, history })` (XRANGE on the command connection). */
+  history(): BusHistory {
+    return new RedisHistory(this.writer, this, this.streams, this.metas);
+  }
+
+  /** The last position this process's readers delivered for stream `shard`, or null. */
+  position(shard: number): string | null {
+    for (const r of this.readers) {
+      const p = r.position(shard);
+      if (p !== null) return p;
+    }
+    return null;
   }
 
   /** Publishes accepted and not yet acknowledged by Redis. */

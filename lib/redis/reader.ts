@@ -85,6 +85,12 @@ export class Reader {
     this.done = this.loop();
   }
 
+  /** The last position delivered for shard `index` (`<epoch>.<offset>`), or null before the first read or when another reader has it. */
+  position(index: number): string | null {
+    for (const s of this.shards) if (s.index === index) return s.epoch === null ? null : `${s.epoch}.${s.last}`;
+    return null;
+  }
+
   stop(): void {
     this.closed = true;
     this.poke();

@@ -4,6 +4,9 @@
  *   1. the meta hash `{xyra:<s>}:m` missing (new Redis, or evicted): create the
  *      epoch with HSETNX and delete a stream left from the lost epoch, so
  *      offsets restart at 1 and readers can tell (Centrifuge does the same);
+ *      the epoch is the bus's random id plus the Redis time, so one bus
+ *      re-creating a lost stream never gets its old epoch back (history
+ *      positions from before would look valid);
  *   2. dedupe on (origin, seq): a publish retried after a lost reply is
  *      appended once (a process sends its publishes in seq order);
  *   2b. order: ARGV[8] is the seq of this origin's previous publish to this
@@ -18,16 +21,18 @@
  *      (an epoch or regression gap, reported by the readers): go on;
  *   3. HINCRBY the offset and XADD with that explicit integer id (`7-0`), so
  *      offsets are contiguous and any gap is visible, with no clock skew;
- *      MAXLEN ~ bounds Redis memory.
+ *      MAXLEN ~ bounds Redis memory. Field `a` is the append time in ms on
+ *      the Redis clock (TIME), for history's ttl (README: Recovery).
  * Returns { offset, epoch } (offset 0: a duplicate, not appended again).
  * Stream, meta hash and script touch one hash tag, one Redis Cluster slot.
  */
 import { createHash } from 'node:crypto';
 
 export const APPEND_SCRIPT = `
+local now = redis.call('TIME')
 local e = redis.call('HGET', KEYS[2], 'e')
 if not e then
-  e = ARGV[7]
+  e = ARGV[7] .. now[1] .. string.format('%06d', tonumber(now[2]))
   redis.call('HSETNX', KEYS[2], 'e', e)
   redis.call('DEL', KEYS[1])
 end
@@ -40,7 +45,7 @@ if last < prev and prev >= tonumber(ARGV[9]) then
 end
 redis.call('HSET', KEYS[2], of, ARGV[2])
 local s = redis.call('HINCRBY', KEYS[2], 's', 1)
-redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[3], s .. '-0', 't', ARGV[4], 'd', ARGV[5], 'f', ARGV[6], 'o', ARGV[1], 'q', ARGV[2], 'e', e)
+redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[3], s .. '-0', 't', ARGV[4], 'd', ARGV[5], 'f', ARGV[6], 'o', ARGV[1], 'q', ARGV[2], 'e', e, 'a', now[1] .. string.format('%03d', math.floor(tonumber(now[2]) / 1000)))
 return {s, e}
 `;
 
