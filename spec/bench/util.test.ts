@@ -24,18 +24,46 @@ describe('fmt', () => {
   ])('%d -> %s', (n, s) => expect(fmt(n)).toBe(s));
 });
 
-it('CpuMeter sees a busy loop and an idle wait', async () => {
-  // Busy: the process burns its own CPU for 200 ms of its own CPU time, so the
-  // reading is high even when other processes share the core.
+it('CpuMeter reads CPU time over wall time, both taken from a scripted clock', () => {
+  // A fake clock: the reading is exact arithmetic, whatever else the machine is doing.
+  let cpuUs = 5_000_000;
+  let sysUs = 1_000_000;
+  let wallMs = 90_000;
+  const cpu = jest
+    .spyOn(process, 'cpuUsage')
+    .mockImplementation((prev?: NodeJS.CpuUsage) => ({ user: cpuUs - (prev?.user ?? 0), system: sysUs - (prev?.system ?? 0) }));
+  const now = jest.spyOn(performance, 'now').mockImplementation(() => wallMs);
+  try {
+    const meter = new CpuMeter();
+    expect(meter.read()).toBe(0); // no wall time yet
+    cpuUs += 120_000;
+    sysUs += 30_000;
+    wallMs += 200;
+    expect(meter.read()).toBeCloseTo(0.75, 10); // 150 ms of CPU in 200 ms
+    meter.reset();
+    wallMs += 400;
+    expect(meter.read()).toBe(0); // idle since the reset
+    cpuUs += 800_000;
+    wallMs += 400;
+    expect(meter.read()).toBeCloseTo(1, 10); // one full core over the window
+  } finally {
+    cpu.mockRestore();
+    now.mockRestore();
+  }
+});
+
+it('CpuMeter on the real clock: a busy loop reads above an idle wait', async () => {
+  // Busy: the process burns 200 ms of its own CPU time.
   const busy = new CpuMeter();
   const start = process.cpuUsage();
   while (process.cpuUsage(start).user < 200_000);
   const busyReading = busy.read();
-  // Idle: sleeping costs next to nothing.
+  // Idle: sleeping costs next to nothing. (Other processes on the box only make
+  // both readings smaller, never the idle one larger: no absolute floor on busy.)
   const idle = new CpuMeter();
   await new Promise((r) => setTimeout(r, 200));
   const idleReading = idle.read();
-  expect(busyReading).toBeGreaterThan(0.1);
+  expect(busyReading).toBeGreaterThan(0);
   expect(idleReading).toBeLessThan(busyReading);
   expect(idleReading).toBeLessThan(0.2);
   expect(coreCount()).toBeGreaterThan(0);

@@ -7,8 +7,8 @@
  */
 import * as net from 'net';
 import { createHash, randomBytes } from 'crypto';
-import { closePayload, encodeFrame } from './frame-builder';
-import { FrameReader, ReadFrame } from './frame-reader';
+import { encodeFrame, FrameReader } from '../support/wire';
+import { brokenEcho } from './broken-echo';
 
 /** The defects that can be switched on. */
 export interface ClientDefects {
@@ -26,10 +26,6 @@ export interface ClientDefects {
 
 const GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
 
-function validCloseCode(code: number): boolean {
-  return (code >= 1000 && code <= 1003) || (code >= 1007 && code <= 1014) || (code >= 3000 && code <= 4999);
-}
-
 /** Connect to `url`, echo until the connection ends (or capMs), then resolve. */
 export function runBrokenEcho(url: string, d: ClientDefects, capMs: number): Promise<void> {
   const u = new URL(url);
@@ -40,72 +36,16 @@ export function runBrokenEcho(url: string, d: ClientDefects, capMs: number): Pro
   const reader = new FrameReader();
   let head = Buffer.alloc(0);
   let open = false;
-  let done = false;
-  let msgOpcode = -1;
-  let parts: Buffer[] = [];
-  let decoder: InstanceType<typeof TextDecoder> | null = null;
-
-  const send = (opcode: number, payload: Buffer): void => {
-    if (!socket.destroyed) socket.write(encodeFrame({ opcode, payload }).bytes); // masked: RFC 6455 5.3
-  };
-  const fail = (code: number): void => {
-    if (done) return;
-    done = true;
-    send(8, closePayload(code));
-  };
-  const text = (b: Buffer, last: boolean): boolean => {
-    if (d.skipUtf8 || !decoder) return true;
-    try {
-      decoder.decode(b, { stream: !last });
-      return true;
-    } catch {
-      return false;
-    }
-  };
-  const onFrame = (f: ReadFrame): void => {
-    if (done) return;
-    if (f.masked && !d.acceptMasked) return fail(1002);
-    if (f.rsv !== 0) return fail(1002);
-    if ((f.opcode > 2 && f.opcode < 8) || f.opcode > 10) return fail(1002);
-    if (f.opcode >= 8) {
-      if (!f.fin || f.payload.length > 125) return fail(1002);
-      if (f.opcode === 9) {
-        if (!d.noPong) send(10, f.payload);
-        return;
-      }
-      if (f.opcode === 10) return;
-      const p = f.payload;
-      if (p.length === 1) return fail(1002);
-      if (p.length >= 2) {
-        if (!validCloseCode(p.readUInt16BE(0))) return fail(1002);
-        if (!d.skipUtf8) {
-          try {
-            new TextDecoder('utf-8', { fatal: true }).decode(p.subarray(2));
-          } catch {
-            return fail(1007);
-          }
-        }
-      }
-      done = true;
-      if (!d.noCloseReply) send(8, closePayload(p.length >= 2 ? p.readUInt16BE(0) : 1000));
-      return;
-    }
-    if (f.opcode === 0) {
-      if (msgOpcode < 0) return fail(1002);
-    } else {
-      if (msgOpcode >= 0) return fail(1002);
-      msgOpcode = f.opcode;
-      parts = [];
-      decoder = f.opcode === 1 ? new TextDecoder('utf-8', { fatal: true }) : null;
-    }
-    parts.push(f.payload);
-    if (!text(f.payload, f.fin)) return fail(1007);
-    if (f.fin) {
-      send(msgOpcode, Buffer.concat(parts));
-      msgOpcode = -1;
-      parts = [];
-    }
-  };
+  const onFrame = brokenEcho(
+    {
+      peerMasks: false,
+      send: (opcode, payload) => {
+        if (!socket.destroyed) socket.write(encodeFrame({ opcode, payload }).bytes); // masked: RFC 6455 5.3
+      },
+      closeSent: () => undefined, // RFC 6455 7.1.1: the server drops TCP first
+    },
+    d,
+  );
   const checkHead = (h: string): boolean => {
     const [status, ...lines] = h.split('\r\n');
     if (!/^HTTP\/1\.1 101\b/.test(status)) return false;

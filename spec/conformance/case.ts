@@ -4,7 +4,7 @@
  * Autobahn's terms: the event sequences that earn OK / NON-STRICT, and the
  * close behaviour (who closes, allowed codes, whether it must be clean).
  */
-import { FrameSpec } from './frame-builder';
+import { FrameSpec } from '../support/wire';
 
 /** Autobahn's verdicts, with their meaning kept. */
 export enum Verdict {

@@ -9,7 +9,7 @@ import { ClientKind, driveClient } from './client-driver';
 import { main, parseArgs } from './cli';
 import { answerDeflateOffer } from './deflate';
 import { FuzzingServer, startFuzzingServer } from './fuzzing-server';
-import { CloseRecord } from './raw-client';
+import { CloseRecord } from './raw-peer';
 import { checkUpgradeRequest, UpgradeRequest } from './raw-server';
 import { CaseResult } from './runner';
 import { judge, RunRecord } from './verdict';

@@ -5,8 +5,9 @@
  * match, then the verdict engine on what was recorded.
  */
 import { CaseRow, Observed, Step, Verdict } from './case';
-import { EncodedFrame, FrameSpec } from './frame-builder';
-import { CloseRecord, LogEntry, RawClient } from './raw-client';
+import { EncodedFrame, FrameSpec } from '../support/wire';
+import { RawClient } from './raw-client';
+import { CloseRecord, LogEntry } from './raw-peer';
 import { describeObserved, judge, Judgement, sameEvents } from './verdict';
 
 /**

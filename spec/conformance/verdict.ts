@@ -14,7 +14,7 @@
  * only when it is the client: `not self.p.factory.isServer and droppedByMe`).
  */
 import { CloseBehavior, Expectation, Observed, Verdict } from './case';
-import { CloseRecord } from './raw-client';
+import { CloseRecord } from './raw-peer';
 
 /** The implementation under test: a server (the tester is a client) or a client (the tester is a server). */
 export type Peer = 'server' | 'client';

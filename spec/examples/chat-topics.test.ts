@@ -1,5 +1,6 @@
 import { createChatTopicsApp } from '../../examples/chat-topics';
-import { Harness, settle } from './helpers';
+import { Harness } from './helpers';
+import { waitFor } from '../lib/helpers';
 
 describe('examples/chat-topics (Chat Room with topics)', () => {
   const h = new Harness();
@@ -24,7 +25,8 @@ describe('examples/chat-topics (Chat Room with topics)', () => {
     a.ws.send('hello from A');
     expect(await b.nextText()).toBe('User: hello from A');
     expect(await c.nextText()).toBe('User: hello from A');
-    await settle();
+    // A ping on each socket: its pong comes after anything the publish sent there.
+    for (const x of [a, b, c]) await x.roundTrip();
     expect(a.texts).toEqual(['Welcome to chat room!']);
     expect(b.messages).toHaveLength(2);
     expect(c.messages).toHaveLength(2);
@@ -36,8 +38,9 @@ describe('examples/chat-topics (Chat Room with topics)', () => {
     await c.closed();
     b.ws.send('after C left');
     expect(await a.nextText()).toBe('User: after C left');
-    await settle();
+    // C's connection is gone (closed() resolved): nothing can reach it any more.
     expect(c.texts).toEqual(['Welcome to chat room!']);
+    await waitFor(() => log.mock.calls.some((x) => x[0] === 'Client disconnected. Total clients: 2'), 5000, 'the leave logged');
     const lines = log.mock.calls.map((x) => String(x[0]));
     expect(lines.filter((l) => l.startsWith('Client connected'))).toEqual([
       'Client connected. Total clients: 1',

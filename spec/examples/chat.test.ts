@@ -1,6 +1,6 @@
 import WsClient from 'ws';
 import { createChatApp } from '../../examples/chat';
-import { Harness, settle } from './helpers';
+import { Harness } from './helpers';
 import { waitFor } from '../lib/helpers';
 
 describe('examples/chat (Chat Room Sederhana)', () => {
@@ -26,10 +26,17 @@ describe('examples/chat (Chat Room Sederhana)', () => {
     b.ws.send('hi all');
     expect(await a.nextText()).toBe('User: hi all');
     expect(await c.nextText()).toBe('User: hi all');
-    await settle();
-    expect(b.texts).toEqual(['Welcome to chat room!']);
-    expect(a.messages).toHaveLength(2);
-    expect(c.messages).toHaveLength(2);
+    // Sentinels: each socket's next message is written after anything "hi all" caused,
+    // so it proves B got no copy and A and C got one each.
+    c.ws.send('s1');
+    expect(await a.nextText()).toBe('User: s1');
+    a.ws.send('s2'); // after s1 was handled, so B sees them in this order
+    expect(await c.nextText()).toBe('User: s2');
+    expect(await b.nextText()).toBe('User: s1');
+    expect(await b.nextText()).toBe('User: s2');
+    expect(b.texts).toEqual(['Welcome to chat room!', 'User: s1', 'User: s2']);
+    expect(a.texts).toEqual(['Welcome to chat room!', 'User: hi all', 'User: s1']);
+    expect(c.texts).toEqual(['Welcome to chat room!', 'User: hi all', 'User: s2']);
   });
 
   test('a ws package client chats with a Xyra client', async () => {
@@ -58,11 +65,12 @@ describe('examples/chat (Chat Room Sederhana)', () => {
     const b = await join();
     b.ws.close();
     await b.closed();
-    await settle();
+    const lines = () => log.mock.calls.map((x) => String(x[0]));
+    await waitFor(() => lines().includes('Client disconnected. Total clients: 1'), 5000, 'the leave logged');
     a.ws.send('still here');
-    await settle();
-    const lines = log.mock.calls.map((x) => String(x[0]));
-    expect(lines).toEqual([
+    await waitFor(() => lines().includes('Received: still here'), 5000, 'the message logged');
+    // The server handles one event after the other: nothing else was logged in between.
+    expect(lines()).toEqual([
       'Client connected. Total clients: 1',
       'Client connected. Total clients: 2',
       'Client disconnected. Total clients: 1',

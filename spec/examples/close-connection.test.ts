@@ -1,6 +1,6 @@
 import WsClient from 'ws';
 import { createCloseConnectionApp } from '../../examples/close-connection';
-import { Harness, settle } from './helpers';
+import { Harness } from './helpers';
 
 describe('examples/close-connection (Close Connection)', () => {
   const h = new Harness();
@@ -25,9 +25,8 @@ describe('examples/close-connection (Close Connection)', () => {
     const [code, reason] = await new Promise<[number, string]>((resolve, reject) => {
       ws.once('close', (c, r) => resolve([c, r.toString()]));
       ws.once('error', reject);
-      setTimeout(() => reject(new Error('no close within 2 s')), 2000).unref();
+      setTimeout(() => reject(new Error('no close within 10 s')), 10_000).unref();
     });
     expect([code, reason]).toEqual([1001, 'Going away']);
-    await settle(0);
   });
 });

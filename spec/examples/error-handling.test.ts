@@ -1,5 +1,5 @@
 import { createErrorHandlingApp, MAX_MESSAGE_LENGTH, type ErrorHandlingOptions } from '../../examples/error-handling';
-import { Harness, settle } from './helpers';
+import { Harness } from './helpers';
 
 describe('examples/error-handling (Error Handling)', () => {
   const h = new Harness();
@@ -28,8 +28,10 @@ describe('examples/error-handling (Error Handling)', () => {
     const c = await open();
     c.ws.send(sent);
     expect(await c.nextText()).toBe(expected);
-    await settle();
-    expect(c.messages).toHaveLength(2);
+    // One answer per message: the next message's answer comes right after.
+    c.ws.send('sentinel');
+    expect(await c.nextText()).toBe('Processed: sentinel');
+    expect(c.messages).toHaveLength(3);
   });
 
   test('a failing "process message" step answers "Error processing message" and keeps the connection', async () => {

@@ -16,10 +16,24 @@ export class Recorder {
   readonly messages: Received[] = [];
   closeEvent: { code: number; reason: string } | null = null;
   private cursor = 0;
+  private pongs = 0;
 
   constructor(readonly ws: WebSocket) {
     ws.on('message', (data, opcode) => this.messages.push({ data, opcode }));
     ws.on('close', (code, reason) => (this.closeEvent = { code, reason }));
+    ws.on('pong', () => this.pongs++);
+  }
+
+  /**
+   * Ping the server and wait for its pong. The pong is written after whatever
+   * the server sent this socket before it read the ping, and frames on one
+   * socket keep their order: once it is here, `messages` holds everything sent
+   * so far, so a test can assert that nothing else came (no sleeping).
+   */
+  async roundTrip(ms = 5000): Promise<void> {
+    const want = this.pongs + 1;
+    this.ws.ping('sentinel');
+    await waitFor(() => this.pongs >= want, ms, 'pong');
   }
 
   /** Messages received so far, as text. */
@@ -28,18 +42,18 @@ export class Recorder {
   }
 
   /** The next message not yet returned by next(); rejects after `ms`. */
-  async next(ms = 2000): Promise<Received> {
+  async next(ms = 5000): Promise<Received> {
     await waitFor(() => this.messages.length > this.cursor, ms, `message #${this.cursor + 1}`);
     return this.messages[this.cursor++];
   }
 
   /** The next message's text. */
-  async nextText(ms = 2000): Promise<string> {
+  async nextText(ms = 5000): Promise<string> {
     return String((await this.next(ms)).data);
   }
 
   /** Resolve with the close code and reason once the connection is gone. */
-  async closed(ms = 2000): Promise<{ code: number; reason: string }> {
+  async closed(ms = 5000): Promise<{ code: number; reason: string }> {
     await waitFor(() => this.closeEvent !== null, ms, 'close');
     return this.closeEvent!;
   }
@@ -83,9 +97,4 @@ export class Harness {
     if (this.app !== null) await this.app.close();
     this.app = null;
   }
-}
-
-/** Let anything in flight arrive before asserting that nothing did. */
-export function settle(ms = 50): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
 }

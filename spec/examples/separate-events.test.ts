@@ -1,6 +1,6 @@
 import { OpCode } from '../../index';
 import { createSeparateEventsApp } from '../../examples/separate-events';
-import { Harness, settle } from './helpers';
+import { Harness } from './helpers';
 import { waitFor } from '../lib/helpers';
 
 describe('examples/separate-events (Handler dengan Events Terpisah)', () => {
@@ -30,8 +30,10 @@ describe('examples/separate-events (Handler dengan Events Terpisah)', () => {
     await c.next();
     c.ws.send(sent);
     expect(await c.next()).toEqual({ data: expected, opcode: OpCode.TEXT });
-    await settle();
-    expect(c.messages).toHaveLength(2);
+    // One answer per message: the next message's answer comes right after.
+    c.ws.send('sentinel');
+    expect(await c.next()).toEqual({ data: 'Echo: sentinel', opcode: OpCode.TEXT });
+    expect(c.messages).toHaveLength(3);
   });
 
   test('each event prints its line, the close included', async () => {

@@ -19,7 +19,7 @@ describe('examples/simple-handler (Handler Sederhana)', () => {
       const [data, isBinary] = await new Promise<[Buffer, boolean]>((resolve, reject) => {
         ws.once('message', (d, b) => resolve([d as Buffer, b]));
         ws.once('error', reject);
-        setTimeout(() => reject(new Error('no message within 2 s')), 2000).unref();
+        setTimeout(() => reject(new Error('no message within 10 s')), 10_000).unref();
       });
       expect(isBinary).toBe(false);
       expect(data.toString()).toBe('Connected!');

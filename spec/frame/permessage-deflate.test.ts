@@ -475,7 +475,6 @@ describe('PerMessageDeflate codec', () => {
       const { client } = pair(P());
       if (global.gc) global.gc();
       const rss0 = process.memoryUsage().rss;
-      const t0 = Date.now();
       let err: unknown;
       try {
         await decompress(client, bomb, 1 * MiB);
@@ -485,8 +484,9 @@ describe('PerMessageDeflate codec', () => {
       const grown = process.memoryUsage().rss - rss0;
       expect(err).toBeInstanceOf(ProtocolError);
       expect((err as ProtocolError).code).toBe(1009);
+      // Stopped at the limit: the inflated output (100 MiB) is what would grow. No
+      // wall-clock bound: a loaded CI box would miss one with no bug to find.
       expect(grown).toBeLessThan(20 * MiB);
-      expect(Date.now() - t0).toBeLessThan(2000);
     });
 
     test('~1 MiB that inflates to 2 GiB is stopped at 16 MiB', async () => {

@@ -9,6 +9,7 @@ import { App } from '../../lib/app';
 import { connect } from '../../lib/client';
 import { RawClient, clientFrame, waitFor } from '../lib/helpers';
 import { rawFrame } from './fuzz';
+import { encodeFrame } from '../support/wire';
 import { withPeakRss, MiB } from './soak';
 
 /** Growth of process RSS any single bomb may cause (peak minus before). */
@@ -100,11 +101,8 @@ describe('huge frame headers', () => {
     ['2^53 - 1 (a safe integer, still far past maxPayloadLength)', 2n ** 53n - 1n],
     ['maxPayloadLength + 1', BigInt(MAX_PAYLOAD + 1)],
   ])('a frame announcing %s bytes is closed with 1009 before any payload is buffered', async (name, length) => {
-    const head = Buffer.alloc(14);
-    head[0] = 0x82;
-    head[1] = 0x80 | 127;
-    head.writeBigUInt64BE(length, 2);
-    MASK.copy(head, 10);
+    // Header only: binary, FIN, masked, the 64-bit length field saying `length`.
+    const head = encodeFrame({ opcode: 2, declaredLength: length, maskKey: MASK }).bytes;
     const m = await withPeakRss(async () => {
       const c = await RawClient.open(port);
       const t0 = Date.now();
@@ -193,9 +191,10 @@ describe('permessage-deflate bomb', () => {
       return Date.now() - t0;
     });
     record(`deflate bomb 1 GiB in ${pieces} frame(s)`, m, m.result);
+    // Inflation stopped at the limit: inflated output is what would grow RSS (1 GiB),
+    // and the peak stays within the bound. (No wall-clock bound: a loaded CI box
+    // would miss one; the ms go to the report only.)
     expect(m.peak - m.before).toBeLessThan(RSS_BOUND);
-    // Inflating all of 1 GiB takes ~1.7 s here; stopping at 2 MiB takes a few ms.
-    expect(m.result).toBeLessThan(1500);
     await waitFor(() => closes.includes(1009), 2000, 'close callback');
     await stillServes();
   });

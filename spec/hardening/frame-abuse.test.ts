@@ -18,6 +18,7 @@ import { connect } from '../../lib/client';
 import type { WebSocket } from '../../lib/websocket';
 import { RawClient, waitFor } from '../lib/helpers';
 import { rawFrame } from './fuzz';
+import { firstCloseCode } from '../support/wire';
 
 const MiB = 1024 * 1024;
 const MASK = Buffer.from([0x37, 0xfa, 0x21, 0x3d]);
@@ -219,32 +220,6 @@ async function halfOpenClient(port: number): Promise<{ socket: net.Socket; recei
   });
   await waitFor(() => open, 5000, 'the 101');
   return { socket, received, closed: () => closed };
-}
-
-/** The close code in the first close frame of a stream of unmasked server frames. */
-function firstCloseCode(d: Buffer): number | null {
-  let off = 0;
-  while (off + 2 <= d.length) {
-    const op = d[off] & 0x0f;
-    const masked = (d[off + 1] & 0x80) !== 0;
-    let len = d[off + 1] & 0x7f;
-    let h = 2;
-    if (len === 126) {
-      len = d.readUInt16BE(off + 2);
-      h = 4;
-    } else if (len === 127) {
-      len = Number(d.readBigUInt64BE(off + 2));
-      h = 10;
-    }
-    if (masked) h += 4;
-    if (op === OP.CLOSE) {
-      if (len < 2) return 1005;
-      const code = d.readUInt16BE(off + h);
-      return masked ? code ^ d.readUInt16BE(off + h - 4) : code;
-    }
-    off += h + len;
-  }
-  return null;
 }
 
 describe('13.7: after a protocol error the endpoint stops reading and drops the connection', () => {

@@ -6,8 +6,10 @@
  *   npx ts-node --transpile-only spec/hardening/fuzz.ts --iterations 100000 [--seed 42] [--live 500]
  *
  * Oracle: only ProtocolError with a close code of 1002, 1007 or 1009 may come
- * out of the parser; nothing may come out of Connection.receiveData; no case
- * may take longer than CASE_BUDGET_MS; no buffer may grow past its bound. A
+ * out of the parser; nothing may come out of Connection.receiveData; no buffer
+ * may grow past its bound; in CLI runs, no case may take longer than
+ * CASE_BUDGET_MS (a wall-clock check, so jest leaves it out: a loaded machine
+ * would trip it with no bug to find). A
  * crashing case is written to spec/hardening/regressions/<target>-<seed>-<i>.json
  * and replayed by fuzz.test.ts forever after.
  */
@@ -17,10 +19,11 @@ import * as path from 'node:path';
 import { FrameParser, type FrameHandler } from '../../frame/parser';
 import { ProtocolError } from '../../frame/protocol-error';
 import { Connection, type ConnectionHandler } from '../../lib/connection';
+import { encodeFrame, firstCloseCode, RSV1 } from '../support/wire';
 
 /** Close codes a peer's bad input may legitimately produce. */
 export const ALLOWED_CODES = new Set([1002, 1007, 1009]);
-/** A single case (one byte stream) must finish within this; a hang shows as a breach. */
+/** In CLI runs, a single case (one byte stream) must finish within this; a pathologically slow case shows as a breach. */
 export const CASE_BUDGET_MS = 250;
 export const REGRESSION_DIR = path.join(__dirname, 'regressions');
 
@@ -65,24 +68,10 @@ export class Rng {
 
 // ------------------------------------------------------------------ valid streams
 
-/** Encode one frame independently of frame/encoder (so the fuzzer does not share its bugs). */
+/** Encode one frame with the tests' own codec (independent of frame/encoder, so the fuzzer does not share its bugs). */
 export function rawFrame(opcode: number, payload: Buffer, opts: { fin?: boolean; rsv1?: boolean; mask?: Buffer | null } = {}): Buffer {
-  const fin = opts.fin ?? true;
   const mask = opts.mask ?? null;
-  const len = payload.length;
-  const ext = len < 126 ? 0 : len < 65536 ? 2 : 8;
-  const head = Buffer.alloc(2 + ext + (mask ? 4 : 0));
-  head[0] = (fin ? 0x80 : 0) | (opts.rsv1 ? 0x40 : 0) | opcode;
-  head[1] = (mask ? 0x80 : 0) | (ext === 0 ? len : ext === 2 ? 126 : 127);
-  if (ext === 2) head.writeUInt16BE(len, 2);
-  else if (ext === 8) head.writeBigUInt64BE(BigInt(len), 2);
-  let body = payload;
-  if (mask) {
-    mask.copy(head, 2 + ext);
-    body = Buffer.allocUnsafe(len);
-    for (let i = 0; i < len; i++) body[i] = payload[i] ^ mask[i & 3];
-  }
-  return Buffer.concat([head, body]);
+  return encodeFrame({ opcode, payload, fin: opts.fin ?? true, rsv: opts.rsv1 ? RSV1 : 0, mask: mask !== null, maskKey: mask ?? undefined }).bytes;
 }
 
 const TEXTS = ['', 'a', 'hello', 'κόσμε', '€uro', '𝄞 clef', 'x'.repeat(200), 'ü'.repeat(40000)];
@@ -302,9 +291,9 @@ export function judgeError(err: unknown): string | null {
 
 /**
  * Run one case against one target. Returns null when the oracle is satisfied,
- * else what went wrong.
+ * else what went wrong. `budgetMs`: also fail a case slower than that (CLI).
  */
-export function runCase(target: Target, c: FuzzCase): string | null {
+export function runCase(target: Target, c: FuzzCase, budgetMs?: number): string | null {
   const started = Date.now();
   const role = target.endsWith('server') ? 'server' : 'client';
   let problem: string | null = null;
@@ -348,7 +337,7 @@ export function runCase(target: Target, c: FuzzCase): string | null {
     }
   }
   const took = Date.now() - started;
-  if (took > CASE_BUDGET_MS) problem ??= `case took ${took} ms (budget ${CASE_BUDGET_MS})`;
+  if (budgetMs !== undefined && took > budgetMs) problem ??= `case took ${took} ms (budget ${budgetMs})`;
   return problem;
 }
 
@@ -407,8 +396,8 @@ export interface CampaignResult {
   outcomes: Record<string, number>;
 }
 
-/** Run `iterations` cases per target from `seed`. */
-export function runCampaign(iterations: number, seed: number, opts: { save?: boolean; targets?: Target[] } = {}): CampaignResult {
+/** Run `iterations` cases per target from `seed` (`budgetMs`: see {@link runCase}). */
+export function runCampaign(iterations: number, seed: number, opts: { save?: boolean; targets?: Target[]; budgetMs?: number } = {}): CampaignResult {
   const started = Date.now();
   const findings: RegressionCase[] = [];
   const outcomes: Record<string, number> = {};
@@ -418,7 +407,7 @@ export function runCampaign(iterations: number, seed: number, opts: { save?: boo
     const rng = new Rng(seed ^ hash(target));
     for (let i = 0; i < iterations; i++) {
       const c = makeCase(rng, target.endsWith('server') ? 'server' : 'client');
-      const problem = runCase(target, c);
+      const problem = runCase(target, c, opts.budgetMs);
       cases++;
       const key = outcomeOf(target, c);
       outcomes[key] = (outcomes[key] ?? 0) + 1;
@@ -468,8 +457,10 @@ export interface LiveOutcome {
 /**
  * Send one case to a live server over a raw socket (upgrade by hand, then
  * the bytes in their chunks, then FIN) and wait for the server to close.
+ * `budgetMs` guards against a hang: set it below the server's idleTimeout,
+ * so a stream the server did not react to shows as not closed.
  */
-export function liveCase(port: number, c: FuzzCase, deflate: boolean, budgetMs = 3000): Promise<LiveOutcome> {
+export function liveCase(port: number, c: FuzzCase, deflate: boolean, budgetMs = 15000): Promise<LiveOutcome> {
   return new Promise((resolve) => {
     const started = Date.now();
     const socket = net.connect(port, '127.0.0.1');
@@ -519,28 +510,6 @@ export function liveCase(port: number, c: FuzzCase, deflate: boolean, budgetMs =
   });
 }
 
-/** The close code of the first close frame in a server's (unmasked) output, if any. */
-export function firstCloseCode(d: Buffer): number | null {
-  let off = 0;
-  while (off + 2 <= d.length) {
-    const op = d[off] & 0x0f;
-    let len = d[off + 1] & 0x7f;
-    let h = 2;
-    if (len === 126) {
-      if (off + 4 > d.length) return null;
-      len = d.readUInt16BE(off + 2);
-      h = 4;
-    } else if (len === 127) {
-      if (off + 10 > d.length) return null;
-      len = Number(d.readBigUInt64BE(off + 2));
-      h = 10;
-    }
-    if (op === 8) return len >= 2 && off + h + 2 <= d.length ? d.readUInt16BE(off + h) : 1005;
-    off += h + len;
-  }
-  return null;
-}
-
 /** Run `n` live cases, `concurrency` at a time; returns the outcomes in case order. */
 export async function runLive(port: number, n: number, seed: number, concurrency = 8): Promise<Array<LiveOutcome & { how: string }>> {
   const rng = new Rng(seed ^ 0x5eed);
@@ -570,7 +539,7 @@ async function main(): Promise<void> {
   const seed = arg('seed', Date.now() % 2 ** 31);
   const live = arg('live', 0);
   console.log(`fuzz: ${iterations} iterations per target, seed ${seed}`);
-  const r = runCampaign(iterations, seed, { save: true });
+  const r = runCampaign(iterations, seed, { save: true, budgetMs: CASE_BUDGET_MS });
   console.log(`${r.cases} cases in ${r.ms} ms (${Math.round((r.cases / r.ms) * 1000)}/s); parser outcomes:`, r.outcomes);
   for (const f of r.findings) console.log(`FINDING ${f.target} #${f.iteration} (${f.how}): ${f.error}`);
   let liveBad = 0;

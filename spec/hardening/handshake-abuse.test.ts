@@ -17,8 +17,13 @@ interface RawResult {
   closed: boolean;
 }
 
-/** Connect, send `head` (string or a writer), collect the answer until the server closes. */
-function rawRequest(port: number, send: (s: net.Socket) => void, budgetMs = 5000, onConnect?: () => void): Promise<RawResult> {
+/**
+ * Connect, send `head` (string or a writer), collect the answer until the
+ * server closes, or (`untilHead`) until a whole response head arrived. The
+ * budget is a guard against a hang, never the verdict: keep it well above
+ * anything the server should take.
+ */
+function rawRequest(port: number, send: (s: net.Socket) => void, budgetMs = 20000, onConnect?: () => void, untilHead = false): Promise<RawResult> {
   return new Promise((resolve) => {
     const started = Date.now();
     const s = net.connect(port, '127.0.0.1');
@@ -37,7 +42,10 @@ function rawRequest(port: number, send: (s: net.Socket) => void, budgetMs = 5000
       send(s);
       onConnect?.();
     });
-    s.on('data', (d) => (text += d.toString('latin1')));
+    s.on('data', (d) => {
+      text += d.toString('latin1');
+      if (untilHead && text.includes('\r\n\r\n')) done(false);
+    });
     s.on('end', () => done(true));
     s.on('close', () => done(true));
     s.on('error', () => done(true));
@@ -68,23 +76,28 @@ describe('header floods', () => {
     ['a 16 KiB Sec-WebSocket-Protocol with ~3,000 tokens', UPGRADE + `Sec-WebSocket-Protocol: ${Array.from({ length: 4000 }, (_, i) => `p${i}`).join(',').slice(0, 16 * 1024 - 400).replace(/,$/, '')}\r\n\r\n`, 400],
     ['95 header lines, under the limit of 100: accepted', UPGRADE + Array.from({ length: 90 }, (_, i) => `X-Ok-${i}: y\r\n`).join('') + '\r\n', 101],
   ])('%s', async (_name, head, status) => {
-    const r = await rawRequest(port, (s) => s.write(head), status === 101 ? 300 : 3000);
+    // A refusal ends with the server closing; an acceptance stays open, so it ends at the 101's head.
+    const r = await rawRequest(port, (s) => s.write(head), undefined, undefined, status === 101);
     expect(r.status).toBe(status);
     if (status !== 101) expect(r.closed).toBe(true);
   });
 
   test('a header flood sent in 1-line chunks is refused once the limit passes, not buffered to the end', async () => {
+    // 150 lines (about 2 KiB, far under maxHeadBytes) and never the blank line that ends
+    // a head: only the 100-line limit, checked as lines arrive, can answer this. A server
+    // that waited for the end would hold it until handshakeTimeout and drop it unanswered.
     let written = 0;
     const r = await rawRequest(port, (s) => {
       s.write(UPGRADE);
-      const t = setInterval(() => {
-        if (s.destroyed || written > 5000) return clearInterval(t);
-        s.write(`X-Line-${written++}: v\r\n`.repeat(20));
-      }, 1);
+      const next = (): void => {
+        if (s.destroyed || written >= 150) return;
+        s.write(`X-Line-${written++}: v\r\n`);
+        setImmediate(next);
+      };
+      next();
     });
     expect(r.status).toBe(431);
-    // 100 lines is the limit: the server answered long before 5000 were sent.
-    expect(written * 20).toBeLessThan(2000);
+    expect(r.closed).toBe(true);
   });
 });
 
@@ -99,20 +112,22 @@ describe('slowloris', () => {
         sent++;
       }, 100);
       s.on('close', () => clearInterval(t));
-    }, 5000);
+    }, head.length * 100 + 5000); // the guard outlasts the whole trickle (~17 s): the drop must come first
     expect(r.closed).toBe(true);
     expect(r.status).toBeNull();
-    // The deadline is for the whole head, not per byte: trickling does not extend it.
-    // Coarse clock: the sweeper ticks every timeout / 4, so the drop lands within one tick of the deadline.
-    expect(r.closedAfter).toBeGreaterThanOrEqual(HANDSHAKE_TIMEOUT * 0.75 - 50);
-    expect(r.closedAfter).toBeLessThan(HANDSHAKE_TIMEOUT * 1.25 + 300);
+    // The deadline is for the whole head, not per byte: trickling does not extend it,
+    // so the drop came before the head was complete (a timing-free upper bound).
     expect(sent).toBeLessThan(head.length);
-  });
+    // And never before the timeout (the regression). Coarse clock: the sweeper ticks
+    // every timeout / 4, so the drop lands within one tick of the deadline.
+    expect(r.closedAfter).toBeGreaterThanOrEqual(HANDSHAKE_TIMEOUT * 0.75 - 50);
+  }, 40000);
 });
 
 describe('1,000 half-open handshakes at once', () => {
-  // A longer timeout than the other tests: all 500 stalled handshakes must be pending at once.
-  const FLOOD_TIMEOUT = 3000;
+  // A longer timeout than the other tests: all 500 stalled handshakes must still be pending
+  // when the normal client is served, however long the ramp takes on a loaded machine.
+  const FLOOD_TIMEOUT = 6000;
   let floodApp: App;
   let port: number;
   const sessions = () => (floodApp as unknown as { sessions: Set<unknown> }).sessions.size;
@@ -123,7 +138,7 @@ describe('1,000 half-open handshakes at once', () => {
   });
   afterAll(() => floodApp.close());
 
-  test('each gets its 4xx or is dropped at the timeout; a normal client meanwhile is served promptly', async () => {
+  test('each gets its 4xx or is dropped at the timeout; a normal client is served while they are pending', async () => {
     const kinds = ['stall', 'stall', 'flood', 'bad'] as const;
     const heads: Record<(typeof kinds)[number], string> = {
       stall: UPGRADE, // no final CRLF: the head never completes
@@ -139,14 +154,14 @@ describe('1,000 half-open handshakes at once', () => {
       let connected = 0;
       for (let i = b; i < b + 100; i++) {
         const kind = kinds[i % kinds.length];
-        pending.push(rawRequest(port, (s) => s.write(heads[kind]), FLOOD_TIMEOUT + 3000, () => connected++).then((r) => ({ ...r, kind })));
+        pending.push(rawRequest(port, (s) => s.write(heads[kind]), FLOOD_TIMEOUT + 20000, () => connected++).then((r) => ({ ...r, kind })));
       }
-      await waitFor(() => connected === 100, 3000, 'a batch to connect');
+      await waitFor(() => connected === 100, 10000, 'a batch to connect');
     }
     const rampMs = Date.now() - started;
     const atRamp = sessions();
     // Every stalled handshake is pending now (the 4xx ones may still be answering).
-    await waitFor(() => sessions() >= 500, 2000, 'the 500 stalled handshakes to be pending');
+    await waitFor(() => sessions() >= 500, 10000, 'the 500 stalled handshakes to be pending');
     const t0 = Date.now();
     const ws = await connect(`ws://127.0.0.1:${port}/ws`);
     const echoed = new Promise<string>((r) => ws.on('message', (m) => r(String(m))));
@@ -155,6 +170,9 @@ describe('1,000 half-open handshakes at once', () => {
     const serveMs = Date.now() - t0;
     const peakSessions = sessions();
     ws.close();
+    // Served meanwhile, not after the flood timed out: every stall was still pending when the echo came back.
+    // (An order of events, not a duration; serveMs only goes to the log.)
+    expect(peakSessions).toBeGreaterThanOrEqual(500);
 
     const results = await Promise.all(pending);
     const byKind = (k: string) => results.filter((r) => r.kind === k);
@@ -166,15 +184,12 @@ describe('1,000 half-open handshakes at once', () => {
       expect(r.closedAfter).toBeGreaterThanOrEqual(FLOOD_TIMEOUT - 50);
     }
     const stallTimes = byKind('stall').map((r) => r.closedAfter);
-    // One sweeper tick (timeout / 4) late at most, plus slack for a loaded 2-core CI box.
-    expect(Math.max(...stallTimes)).toBeLessThan(FLOOD_TIMEOUT * 1.25 + 3000);
     expect(byKind('flood').every((r) => r.status === 431 && r.closed)).toBe(true);
     expect(byKind('bad').every((r) => r.status === 400 && r.closed)).toBe(true);
-    expect(serveMs).toBeLessThan(1000);
-    await waitFor(() => sessions() === 0, 3000, 'sessions released');
+    await waitFor(() => sessions() === 0, 10000, 'sessions released');
     // eslint-disable-next-line no-console
     console.log(`[hardening] 1000 half-open: normal client served in ${serveMs} ms with ${peakSessions} sessions pending (${atRamp} after the ramp of ${rampMs} ms); stalls dropped after ${Math.min(...stallTimes)}..${Math.max(...stallTimes)} ms ; all done in ${Date.now() - started} ms`);
-  });
+  }, 60000);
 });
 
 describe('handshake deadline precision', () => {
@@ -188,7 +203,7 @@ describe('handshake deadline precision', () => {
       // Start 12 stalls 40 ms apart: they span two sweeper ticks (250 ms), so most start between ticks.
       const runs: Array<Promise<RawResult>> = [];
       for (let i = 0; i < 12; i++) {
-        runs.push(rawRequest(p, (s) => s.write('GET /ws HTTP/1.1\r\n'), 3000));
+        runs.push(rawRequest(p, (s) => s.write('GET /ws HTTP/1.1\r\n')));
         await new Promise((r) => setTimeout(r, 40));
       }
       const results = await Promise.all(runs);

@@ -10,6 +10,7 @@ import { App } from '../../lib/app';
 import { connect } from '../../lib/client';
 import type { WebSocket } from '../../lib/websocket';
 import { waitFor } from '../lib/helpers';
+import { parseFrames } from '../support/wire';
 import { withPeakRss, MiB } from './soak';
 
 const SLOW = 100;
@@ -57,24 +58,9 @@ class SlowClient {
 
   /** Sequence numbers of the binary frames received (first 4 bytes of each payload). */
   seqs(): number[] {
-    const d = Buffer.concat(this.chunks);
-    const out: number[] = [];
-    let off = 0;
-    while (off + 2 <= d.length) {
-      let len = d[off + 1] & 0x7f;
-      let h = 2;
-      if (len === 126) {
-        len = d.readUInt16BE(off + 2);
-        h = 4;
-      } else if (len === 127) {
-        len = Number(d.readBigUInt64BE(off + 2));
-        h = 10;
-      }
-      if (off + h + len > d.length) break;
-      if ((d[off] & 0x0f) === 2) out.push(d.readUInt32BE(off + h));
-      off += h + len;
-    }
-    return out;
+    return parseFrames(Buffer.concat(this.chunks))
+      .frames.filter((f) => f.opcode === 2)
+      .map((f) => f.payload.readUInt32BE(0));
   }
 }
 

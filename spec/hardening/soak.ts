@@ -4,10 +4,17 @@
  * handles sampled over time. Also the memory helpers the hardening tests share.
  *
  *   npx ts-node --transpile-only spec/hardening/soak.ts --minutes 5 [--workers 16]
+ *   node --expose-gc -r ts-node/register/transpile-only spec/hardening/soak.ts --connections 3000 --workers 12 --json
+ *
+ * The first form runs for a time (a human watching a long run); the second
+ * does a fixed amount of work, however long a loaded machine takes, and ends
+ * with the report as one JSON line (soak.test.ts runs it so in a child
+ * process, where the memory it measures is the soak's alone).
  *
  * Pass: nothing lost, duplicated or reordered (drops only where counted by the
- * `dropped` hook); after the load stops, heap and RSS return to within 10% (or
- * a small absolute slack) of their post-warm-up level; no handle left open.
+ * `dropped` hook); every connection received its publishes; after the load
+ * stops, heap and RSS return to within 10% (or a small absolute slack) of
+ * their post-warm-up level; no handle left open.
  */
 import * as v8 from 'node:v8';
 import * as vm from 'node:vm';
@@ -89,13 +96,18 @@ export function handleLeaks(before: Record<string, number>, after: Record<string
 // ------------------------------------------------------------------ soak
 
 export interface SoakOptions {
-  durationMs: number;
+  /** Run for this long (CLI); or, with `connections`, until that many connections have cycled. */
+  durationMs?: number;
+  /** Total connections to cycle (spread over the workers): a fixed amount of work. */
+  connections?: number;
   /** Concurrent churning clients. */
   workers?: number;
   /** Publishes per second on the shared topic. */
   publishRate?: number;
   /** Echo messages each client exchanges per connection. */
   echoes?: number;
+  /** Publishes each connection waits to receive before it closes. */
+  publishesPerConnection?: number;
   /** Warm-up share of the run before the memory baseline is taken. */
   warmupShare?: number;
   log?: (line: string) => void;
@@ -115,6 +127,8 @@ export interface SoakReport {
   reordered: number;
   /** Echo replies that never came or came wrong. */
   echoErrors: number;
+  /** Connections that closed without their publishes (the guard fired). */
+  starved: number;
   /** Counted by the `dropped` hook (backpressure); not losses. */
   dropped: number;
   samples: MemSample[];
@@ -142,7 +156,9 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
   const workers = o.workers ?? 16;
   const publishRate = o.publishRate ?? 200;
   const echoes = o.echoes ?? 20;
+  const perConnection = o.publishesPerConnection ?? 2;
   const warmupShare = o.warmupShare ?? 0.25;
+  if (o.connections === undefined && o.durationMs === undefined) throw new Error('runSoak needs durationMs or connections');
   const log = o.log ?? (() => {});
   forceGc();
   const handlesBefore = handleCounts();
@@ -177,8 +193,12 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
   }, 10);
 
   const started = Date.now();
-  const deadline = started + o.durationMs;
-  const warmupAt = started + o.durationMs * warmupShare;
+  const total = o.connections;
+  const deadline = started + (o.durationMs ?? Infinity);
+  /** Share of the run done: connections cycled (count mode), else time elapsed. */
+  const progress = (): number => (total !== undefined ? connectionsDone / total : (Date.now() - started) / o.durationMs!);
+  let claimed = 0;
+  let connectionsDone = 0;
   const samples: MemSample[] = [];
   let baseline: MemSample | null = null;
   let connections = 0;
@@ -188,10 +208,11 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
   let duplicated = 0;
   let reordered = 0;
   let echoErrors = 0;
+  let starved = 0;
   let lastLog = 0;
   const sampler = setInterval(() => {
     const now = Date.now();
-    if (baseline === null && now >= warmupAt) {
+    if (baseline === null && progress() >= warmupShare) {
       forceGc();
       baseline = sample(started);
     }
@@ -208,20 +229,25 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
   }, 250);
 
   const worker = async (): Promise<void> => {
-    while (Date.now() < deadline) {
+    while (total !== undefined ? claimed < total : Date.now() < deadline) {
+      claimed++;
       const ws = await connect(url);
       connections++;
       let lastSeq = -1;
       let echoNext = 0;
       let subscribed = false;
+      let received = 0;
       let resolveEchoes!: () => void;
       const echoesDone = new Promise<void>((r) => (resolveEchoes = r));
+      let resolvePublishes!: () => void;
+      const publishesDone = new Promise<void>((r) => (resolvePublishes = r));
       ws.on('message', (m) => {
         const s = String(m);
         messages++;
         if (s.startsWith('p:')) {
           const n = Number(s.slice(2, s.indexOf(':', 2)));
           publishDeliveries++;
+          if (++received === perConnection) resolvePublishes();
           if (!subscribed) {
             // A publish can only arrive after the subscribe took effect.
             echoErrors++;
@@ -243,14 +269,21 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
       const closed = new Promise<void>((r) => ws.on('close', () => r()));
       ws.send('sub');
       for (let i = 0; i < echoes; i++) ws.send(`e:${i}`);
+      // The guard only ends a hang; the verdict is the counts.
       let guard: NodeJS.Timeout | undefined;
-      await Promise.race([echoesDone, new Promise((r) => (guard = setTimeout(r, 5000)))]);
+      await Promise.race([Promise.all([echoesDone, publishesDone]), new Promise((r) => (guard = setTimeout(r, 30_000)))]);
       clearTimeout(guard);
       if (echoNext !== echoes) echoErrors += echoes - echoNext;
-      // Stay a little to receive publishes, then close and wait for the handshake to finish.
-      await new Promise((r) => setTimeout(r, 20 + Math.floor(Math.random() * 80)));
+      if (received < perConnection) starved++;
+      // Close once this connection saw its publishes, and wait for the handshake to finish.
       ws.close(1000);
       await closed;
+      connectionsDone++;
+      // Count mode: the baseline is taken when the warm-up share of the work is done.
+      if (total !== undefined && baseline === null && progress() >= warmupShare) {
+        forceGc();
+        baseline = sample(started);
+      }
     }
   };
   await Promise.all(Array.from({ length: workers }, worker));
@@ -259,8 +292,11 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
   const elapsed = Date.now() - started;
 
   await app.close();
-  // Let sockets and timers wind down before the final measurement.
-  await new Promise((r) => setTimeout(r, 300));
+  // Let sockets and timers wind down before the final measurement: until the
+  // handle counts are back where they started (a leak never gets there; the
+  // guard ends the wait and the leak is reported).
+  const windDown = Date.now() + 10_000;
+  while (Object.keys(handleLeaks(handlesBefore, handleCounts())).length > 0 && Date.now() < windDown) await new Promise((r) => setTimeout(r, 20));
   forceGc();
   const final = sample(started);
   const base: MemSample = baseline ?? samples[0] ?? final;
@@ -269,7 +305,7 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
   const heapGrowth = final.heapUsed - base.heapUsed;
   const rssGrowth = final.rss - base.rss;
   const failures: string[] = [];
-  if (lost + duplicated + reordered + echoErrors > 0) failures.push(`delivery: lost ${lost}, dup ${duplicated}, reordered ${reordered}, echo errors ${echoErrors}`);
+  if (lost + duplicated + reordered + echoErrors + starved > 0) failures.push(`delivery: lost ${lost}, dup ${duplicated}, reordered ${reordered}, echo errors ${echoErrors}, starved ${starved}`);
   if (heapGrowth > Math.max(base.heapUsed * 0.1, HEAP_SLACK)) failures.push(`heap grew ${(heapGrowth / MiB).toFixed(1)} MiB`);
   if (rssGrowth > Math.max(base.rss * 0.1, RSS_SLACK)) failures.push(`RSS grew ${(rssGrowth / MiB).toFixed(1)} MiB`);
   if (Object.keys(leaks).length > 0) failures.push(`handles leaked: ${JSON.stringify(leaks)}`);
@@ -286,6 +322,7 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
     duplicated,
     reordered,
     echoErrors,
+    starved,
     dropped,
     samples,
     baseline: base,
@@ -314,12 +351,21 @@ export function summarize(r: SoakReport): string {
 }
 
 async function main(): Promise<void> {
-  const i = process.argv.indexOf('--minutes');
-  const minutes = i >= 0 ? Number(process.argv[i + 1]) : 0.5;
-  const w = process.argv.indexOf('--workers');
-  const workers = w >= 0 ? Number(process.argv[w + 1]) : 16;
-  console.log(`soak: ${minutes} min, ${workers} workers`);
-  const r = await runSoak({ durationMs: minutes * 60_000, workers, log: (l) => console.log(l) });
+  const arg = (name: string): number | undefined => {
+    const i = process.argv.indexOf(`--${name}`);
+    return i >= 0 ? Number(process.argv[i + 1]) : undefined;
+  };
+  const connections = arg('connections');
+  const minutes = arg('minutes') ?? 0.5;
+  const workers = arg('workers') ?? 16;
+  if (process.argv.includes('--json')) {
+    // For soak.test.ts: the report as one line, nothing else on stdout.
+    const r = await runSoak({ connections, durationMs: connections === undefined ? minutes * 60_000 : undefined, workers });
+    process.stdout.write(JSON.stringify({ ...r, samples: r.samples.length }) + '\n');
+    return;
+  }
+  console.log(`soak: ${connections !== undefined ? `${connections} connections` : `${minutes} min`}, ${workers} workers`);
+  const r = await runSoak({ connections, durationMs: connections === undefined ? minutes * 60_000 : undefined, workers, log: (l) => console.log(l) });
   console.log(summarize(r));
   console.log('handles before', r.handlesBefore, 'after', r.handlesAfter);
   if (!r.pass) console.log('FAIL:', r.failures.join('; '));

@@ -9,6 +9,7 @@ import { connect } from '../../lib/client';
 import { WebSocket, SendStatus } from '../../lib/websocket';
 import { OpCode } from '../../frame/opcode';
 import { startApp, waitFor, RawClient } from './helpers';
+import { parseFrames } from '../support/wire';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -40,30 +41,13 @@ function tagged(i: number, size: number): Buffer {
   return b;
 }
 
-/** Sequence numbers of the binary frames in raw server output (unmasked), and whether a text frame `end` came. */
-function parseFrames(d: Buffer): { seqs: number[]; texts: string[] } {
-  const seqs: number[] = [];
-  const texts: string[] = [];
-  let off = 0;
-  while (off + 2 <= d.length) {
-    let len = d[off + 1] & 0x7f;
-    let h = 2;
-    if (len === 126) {
-      if (off + 4 > d.length) break;
-      len = d.readUInt16BE(off + 2);
-      h = 4;
-    } else if (len === 127) {
-      if (off + 10 > d.length) break;
-      len = Number(d.readBigUInt64BE(off + 2));
-      h = 10;
-    }
-    if (off + h + len > d.length) break;
-    const op = d[off] & 0x0f;
-    if (op === OpCode.BINARY) seqs.push(d.readUInt32BE(off + h));
-    if (op === OpCode.TEXT) texts.push(d.toString('utf8', off + h, off + h + len));
-    off += h + len;
-  }
-  return { seqs, texts };
+/** Sequence numbers of the binary frames in raw server output (unmasked), and the text frames. */
+function parseSeqs(d: Buffer): { seqs: number[]; texts: string[] } {
+  const { frames } = parseFrames(d);
+  return {
+    seqs: frames.filter((f) => f.opcode === OpCode.BINARY).map((f) => f.payload.readUInt32BE(0)),
+    texts: frames.filter((f) => f.opcode === OpCode.TEXT).map((f) => f.payload.toString('utf8')),
+  };
 }
 
 const RANK: Record<SendStatus, number> = { [SendStatus.SUCCESS]: 0, [SendStatus.BACKPRESSURE]: 1, [SendStatus.DROPPED]: 2 };
@@ -196,9 +180,9 @@ describe('send statuses', () => {
     await waitFor(() => drains === 1, 10000, 'drain');
     expect(s.bufferedAmount).toBe(0);
     s.send('end');
-    await waitFor(() => parseFrames(raw.data).texts.length === 1, 10000, 'sentinel');
+    await waitFor(() => parseSeqs(raw.data).texts.length === 1, 10000, 'sentinel');
     const accepted = seq.flatMap((st, k) => (st === SendStatus.DROPPED ? [] : [k]));
-    expect(parseFrames(raw.data).seqs).toEqual(accepted);
+    expect(parseSeqs(raw.data).seqs).toEqual(accepted);
     expect(drains).toBe(1);
   }, 30000);
 });
@@ -317,11 +301,11 @@ describe('publish recipients', () => {
     const subs = [...dropped.keys()];
     await waitFor(() => subs.every((ws) => drains.get(ws)! > 0), 10000, 'a drain per recipient');
     app.publish('t', 'end');
-    await waitFor(() => fastEnd && parseFrames(slow.data).texts.length === 1, 10000, 'sentinel');
+    await waitFor(() => fastEnd && parseSeqs(slow.data).texts.length === 1, 10000, 'sentinel');
 
     expect(overLimitAtDrop.length).toBeGreaterThan(0);
     expect(overLimitAtDrop.every(Boolean)).toBe(true);
-    const received = [fastGot, parseFrames(slow.data).seqs];
+    const received = [fastGot, parseSeqs(slow.data).seqs];
     // Which server socket is which: the fast one's drops are the complement of what it received.
     const all = Array.from({ length: N }, (_, i) => i);
     const dropLists = subs.map((ws) => dropped.get(ws)!);

@@ -11,6 +11,7 @@ import { connect } from '../../lib/client';
 import type { WebSocket } from '../../lib/websocket';
 import type { OpCode } from '../../frame/opcode';
 import { waitFor, RawClient, clientFrame } from './helpers';
+import { RSV1 } from '../support/wire';
 
 const echo = { message: (ws: WebSocket, m: string | Buffer, op: OpCode) => ws.send(m, op) };
 
@@ -107,9 +108,9 @@ describe('compressed frames on the wire', () => {
   });
 
   test.each([
-    ['RSV1 without the extension', false, clientFrame(1, 'x', true, 0x40)],
-    ['RSV1 on a continuation frame', true, Buffer.concat([clientFrame(1, 'a', false), clientFrame(0, 'b', true, 0x40)])],
-    ['RSV1 on a ping', true, clientFrame(9, 'p', true, 0x40)],
+    ['RSV1 without the extension', false, clientFrame(1, 'x', true, RSV1)],
+    ['RSV1 on a continuation frame', true, Buffer.concat([clientFrame(1, 'a', false), clientFrame(0, 'b', true, RSV1)])],
+    ['RSV1 on a ping', true, clientFrame(9, 'p', true, RSV1)],
   ])('%s -> 1002', async (_n, negotiate, bytes) => {
     const url = await start({ threshold: 0 });
     const port = Number(new URL(url).port);

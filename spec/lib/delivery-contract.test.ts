@@ -20,6 +20,7 @@ import { connect } from '../../lib/client';
 import { WebSocket, SendStatus } from '../../lib/websocket';
 import { OpCode } from '../../frame/opcode';
 import { waitFor } from './helpers';
+import { parseFrames } from '../support/wire';
 
 const KiB = 1024;
 
@@ -122,25 +123,8 @@ function rawReader(port: number, path: string): Promise<Reader> {
         pending = pending.subarray(i + 4);
         resolve(r);
       }
-      let off = 0;
-      for (;;) {
-        if (pending.length - off < 2) break;
-        let len = pending[off + 1] & 0x7f;
-        let h = 2;
-        if (len === 126) {
-          if (pending.length - off < 4) break;
-          len = pending.readUInt16BE(off + 2);
-          h = 4;
-        } else if (len === 127) {
-          if (pending.length - off < 10) break;
-          len = Number(pending.readBigUInt64BE(off + 2));
-          h = 10;
-        }
-        if (pending.length - off < h + len) break;
-        const fin = (pending[off] & 0x80) !== 0;
-        const opcode = pending[off] & 0x0f;
-        const payload = pending.subarray(off + h, off + h + len);
-        off += h + len;
+      const { frames, consumed } = parseFrames(pending);
+      for (const { fin, opcode, payload } of frames) {
         if (opcode === OpCode.CLOSE) r.closed = true;
         if (opcode >= 8) continue;
         if (opcode !== OpCode.CONTINUATION) {
@@ -156,7 +140,7 @@ function rawReader(port: number, path: string): Promise<Reader> {
           else r.tags.push(first.readUInt32BE(0));
         }
       }
-      pending = off === pending.length ? Buffer.alloc(0) : Buffer.from(pending.subarray(off));
+      pending = consumed === pending.length ? Buffer.alloc(0) : Buffer.from(pending.subarray(consumed));
     });
   });
 }

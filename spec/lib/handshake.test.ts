@@ -22,6 +22,7 @@ import {
   WEBSOCKET_GUID,
 } from '../../lib/handshake';
 import { HttpRequestHead, HttpResponseHead, RequestHeadParser, ResponseHeadParser } from '../../lib/http-head';
+import { waitFor } from './helpers';
 
 const RFC_KEY = 'dGhlIHNhbXBsZSBub25jZQ==';
 const RFC_ACCEPT = 's3pPLMBiTxaQ9kYGzzhZRbK+xOo=';
@@ -652,8 +653,7 @@ describe('interop with the ws package over 127.0.0.1', () => {
       expect(ws.protocol).toBe('superchat');
       expect(headers['x-server']).toBe('xyra');
       ws.send('hi');
-      const deadline = Date.now() + 2000;
-      while (Buffer.concat(received).length < 8 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+      await waitFor(() => Buffer.concat(received).length >= 8, 10000, 'the masked frame');
       const frame = Buffer.concat(received);
       expect(frame.subarray(0, 2)).toEqual(Buffer.from([0x81, 0x82])); // FIN text, masked, length 2
       const mask = frame.subarray(2, 6);

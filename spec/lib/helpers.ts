@@ -1,6 +1,10 @@
 /** Shared helpers for socket tests: every server on 127.0.0.1, port 0, closed after use. */
 import * as net from 'node:net';
 import { App, type AppBehavior, type AppOptions } from '../../lib/app';
+import { firstCloseCode } from '../support/wire';
+
+/** Frames are built by the tests' own codec (independent of the encoder under test). */
+export { clientFrame } from '../support/wire';
 
 export async function startApp(behavior: AppBehavior | ((ws: any) => void), appOptions: AppOptions = {}, path = '/ws'): Promise<{ app: App; port: number; url: string }> {
   const app = new App({ onError: () => {}, ...appOptions });
@@ -24,6 +28,17 @@ export function waitFor(pred: () => boolean, ms = 5000, what = 'condition'): Pro
 
 export function delay(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
+}
+
+/**
+ * Let `n` event-loop turns pass. Each turn polls I/O, so bytes already in a
+ * socket's receive buffer (on loopback: anything a peer has written) reach a
+ * reading socket within one turn. To show that something did NOT happen, wait
+ * first for a state that makes it impossible (a pause, a flushed write), then
+ * count turns: never a wall-clock sleep.
+ */
+export async function turns(n: number): Promise<void> {
+  for (let i = 0; i < n; i++) await new Promise((r) => setImmediate(r));
 }
 
 /** A raw TCP client that does the upgrade by hand and records every byte after it. */
@@ -85,49 +100,10 @@ export class RawClient {
 
   /** The close code in the first close frame received, if any. */
   closeCode(): number | null {
-    let off = 0;
-    const d = this.data;
-    while (off + 2 <= d.length) {
-      const op = d[off] & 0x0f;
-      let len = d[off + 1] & 0x7f;
-      let h = 2;
-      if (len === 126) {
-        len = d.readUInt16BE(off + 2);
-        h = 4;
-      } else if (len === 127) {
-        len = Number(d.readBigUInt64BE(off + 2));
-        h = 10;
-      }
-      if (op === 8) return len >= 2 ? d.readUInt16BE(off + h) : 1005;
-      off += h + len;
-    }
-    return null;
+    return firstCloseCode(this.data);
   }
 
   destroy(): void {
     this.socket.destroy();
   }
-}
-
-/** A masked client frame, built by hand (independent of the encoder under test). */
-export function clientFrame(opcode: number, payload: Buffer | string, fin = true, rsv = 0): Buffer {
-  const p = typeof payload === 'string' ? Buffer.from(payload) : payload;
-  const key = Buffer.from([0x11, 0x22, 0x33, 0x44]);
-  let header: Buffer;
-  if (p.length < 126) {
-    header = Buffer.from([(fin ? 0x80 : 0) | rsv | opcode, 0x80 | p.length]);
-  } else if (p.length < 65536) {
-    header = Buffer.alloc(4);
-    header[0] = (fin ? 0x80 : 0) | rsv | opcode;
-    header[1] = 0x80 | 126;
-    header.writeUInt16BE(p.length, 2);
-  } else {
-    header = Buffer.alloc(10);
-    header[0] = (fin ? 0x80 : 0) | rsv | opcode;
-    header[1] = 0x80 | 127;
-    header.writeBigUInt64BE(BigInt(p.length), 2);
-  }
-  const masked = Buffer.alloc(p.length);
-  for (let i = 0; i < p.length; i++) masked[i] = p[i] ^ key[i & 3];
-  return Buffer.concat([header, key, masked]);
 }

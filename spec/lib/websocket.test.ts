@@ -8,7 +8,8 @@ import { App } from '../../lib/app';
 import { connect, HandshakeError } from '../../lib/client';
 import { WebSocket, SendStatus } from '../../lib/websocket';
 import { OpCode } from '../../frame/opcode';
-import { startApp, waitFor, delay, RawClient, clientFrame } from './helpers';
+import { startApp, waitFor, delay, turns, RawClient, clientFrame } from './helpers';
+import { RSV2 } from '../support/wire';
 
 const echo = {
   message(ws: WebSocket, msg: string | Buffer, opcode: OpCode) {
@@ -245,7 +246,7 @@ describe('protocol errors reach the peer with the right code', () => {
   test.each([
     ['invalid UTF-8', clientFrame(OpCode.TEXT, Buffer.from([0xc3, 0x28])), 1007],
     ['reserved opcode 3', clientFrame(3, 'x'), 1002],
-    ['RSV2 set', clientFrame(OpCode.TEXT, 'x', true, 0x20), 1002],
+    ['RSV2 set', clientFrame(OpCode.TEXT, 'x', true, RSV2), 1002],
     ['unmasked frame', Buffer.from([0x81, 0x01, 0x61]), 1002],
     ['fragmented ping', clientFrame(OpCode.PING, 'x', false), 1002],
     ['oversized message', clientFrame(OpCode.BINARY, Buffer.alloc(2048)), 1009],
@@ -290,9 +291,12 @@ describe('close paths', () => {
   test('close timeout: a peer that never answers our close is dropped', async () => {
     const closes: number[] = [];
     const { port } = await server({ closeTimeout: 300, open: (ws: WebSocket) => ws.close(1000), close: (_ws: WebSocket, c: number) => closes.push(c) });
-    const raw = await RawClient.open(port);
+    // Taken before connecting, so it precedes the server's close: the lower bound
+    // below holds however slow the machine is (there is no upper bound).
     const t0 = Date.now();
-    await waitFor(() => raw.closed, 3000);
+    const raw = await RawClient.open(port);
+    await waitFor(() => raw.closed, 10000);
+    // Not before the timeout (minus the sweeper's coarse tick).
     expect(Date.now() - t0).toBeGreaterThanOrEqual(200);
     expect(raw.closeCode()).toBe(1000);
     await waitFor(() => closes.length === 1);
@@ -435,9 +439,10 @@ describe('backpressure and timers', () => {
 
     const closes: number[] = [];
     const s2 = await server({ maxBackpressure: 256 * 1024, closeOnBackpressureLimit: true, open: (ws: WebSocket) => (dropWs = ws), close: (_w: WebSocket, c: number) => closes.push(c) }, {}, '/ws2');
+    const first = dropWs;
     const raw2 = await RawClient.open(s2.port, '/ws2');
     raw2.socket.pause();
-    await delay(20);
+    await waitFor(() => dropWs !== first, 5000, 'the second route to open');
     for (let i = 0; i < 400 && !dropWs.closed; i++) {
       dropWs.send(Buffer.alloc(64 * 1024));
       if (i % 10 === 0) await delay(1);
@@ -449,17 +454,25 @@ describe('backpressure and timers', () => {
 
   test('idle timeout closes a silent peer; automatic pings keep a live one open', async () => {
     const closes: number[] = [];
-    const { port, url } = await server({ idleTimeout: 400, close: (_ws: WebSocket, c: number) => closes.push(c) });
+    const pongs = new Map<WebSocket, number>();
+    const { port, url } = await server({
+      idleTimeout: 400,
+      close: (_ws: WebSocket, c: number) => closes.push(c),
+      pong: (ws: WebSocket) => pongs.set(ws, (pongs.get(ws) ?? 0) + 1),
+    });
     // A raw peer that never answers pings is closed.
     const raw = await RawClient.open(port);
-    await waitFor(() => raw.closed, 3000, 'idle close');
+    await waitFor(() => raw.closed, 10000, 'idle close');
     expect(raw.closeCode()).toBe(1001);
-    // A real client answers the automatic pings and survives three timeouts.
+    await waitFor(() => closes.length === 1, 5000, 'idle close callback');
+    // A real client answers the automatic pings (one per half timeout of silence)
+    // and survives three timeouts' worth of them: counted, not timed.
     const live = await connect(url);
-    await delay(1300);
+    await waitFor(() => [...pongs.values()].some((n) => n >= 6), 20000, 'six answered pings');
     expect(live.closed).toBe(false);
+    expect(closes).toHaveLength(1); // only the silent peer's
     live.close();
-  });
+  }, 30000);
 });
 
 describe('resource hygiene', () => {
@@ -525,8 +538,12 @@ describe('more options', () => {
     ws.pause();
     // Make the server send while we are paused.
     const serverApp = apps[apps.length - 1];
-    for (const s of (serverApp as any).sockets as Set<WebSocket>) s.send('while paused');
-    await delay(100);
+    const senders = [...((serverApp as any).sockets as Set<WebSocket>)];
+    for (const s of senders) s.send('while paused');
+    // Once the server has handed the frame to the kernel it is in our receive
+    // buffer (loopback); a reading client would take it within one turn.
+    await waitFor(() => senders.every((s) => s.bufferedAmount === 0), 5000, 'the server to flush');
+    await turns(20);
     expect(got).toEqual(['first']);
     ws.resume();
     await waitFor(() => got.length === 2);
@@ -536,8 +553,9 @@ describe('more options', () => {
 
   test('maxLifetime closes with 1001 after the given time', async () => {
     const { url } = await server({ maxLifetime: 300 });
-    const ws = await connect(url);
+    // Before connecting, so before the server's clock starts: the lower bound holds under any load.
     const t0 = Date.now();
+    const ws = await connect(url);
     const [code] = await closed(ws);
     expect(code).toBe(1001);
     expect(Date.now() - t0).toBeGreaterThanOrEqual(250);
@@ -641,11 +659,16 @@ describe('a peer that sends but never reads', () => {
     const frame = clientFrame(OpCode.BINARY, Buffer.alloc(16 * 1024, 1));
     // Offer 32 MiB; the server must stop reading long before taking it all.
     for (let i = 0; i < 2048; i++) raw.socket.write(frame);
-    await delay(500);
+    // README: past maxBackpressure, reading from that peer pauses until it drains.
+    // Wait for that state, not for a time.
+    await waitFor(() => serverWs.bufferedAmount > 256 * 1024, 10000, 'the server buffer to pass maxBackpressure');
     const receivedWhilePaused = received;
     expect(receivedWhilePaused).toBeLessThan(2048);
-    await delay(300);
+    // Megabytes are waiting in the server's receive buffer: a server still
+    // reading would take more within a turn or two.
+    await turns(50);
     expect(received).toBe(receivedWhilePaused); // reading really stopped
+    expect(serverWs.bufferedAmount).toBeGreaterThan(256 * 1024); // and nothing drained it
     // Bounded: the limit plus what one read's worth of echoes adds.
     expect(maxBuffered).toBeLessThan(256 * 1024 + 1024 * 1024);
     // The client starts reading: the server drains, resumes, and takes the rest.

@@ -1,42 +1,20 @@
 import fc from 'fast-check';
+import { parseFrames, serverFrame as wireServerFrame } from '../../support/wire';
 import { FrameCounter, maskedFrame, frameBatch, closeFrame, checkUpgradeResponse, upgradeRequest, EXPECTED_ACCEPT, Op } from '../../../bench/load/frames';
 // ws's Receiver is the independent judge that our client frames are well formed and masked.
 // eslint-disable-next-line @typescript-eslint/no-var-requires
 const { Receiver } = require('ws');
 
-/** An unmasked server frame. */
-function serverFrame(fin: boolean, opcode: number, len: number): Buffer {
-  const head = len < 126 ? 2 : len < 65536 ? 4 : 10;
-  const b = Buffer.alloc(head + len, 0x61);
-  b[0] = (fin ? 0x80 : 0) | opcode;
-  if (len < 126) b[1] = len;
-  else if (len < 65536) {
-    b[1] = 126;
-    b.writeUInt16BE(len, 2);
-  } else {
-    b[1] = 127;
-    b.writeUInt32BE(0, 2);
-    b.writeUInt32BE(len, 6);
-  }
-  return b;
-}
+/** An unmasked server frame of `len` bytes of 'a'. */
+const serverFrame = (fin: boolean, opcode: number, len: number): Buffer => wireServerFrame(opcode, Buffer.alloc(len, 0x61), fin);
 
+/** The one masked frame `frame` holds, unmasked. */
 function unmask(frame: Buffer): { opcode: number; payload: Buffer } {
-  let len = frame[1] & 0x7f;
-  let at = 2;
-  if (len === 126) {
-    len = frame.readUInt16BE(2);
-    at = 4;
-  } else if (len === 127) {
-    len = frame.readUInt32BE(6);
-    at = 10;
-  }
-  expect(frame[1] & 0x80).toBe(0x80);
-  const key = frame.subarray(at, at + 4);
-  const payload = Buffer.from(frame.subarray(at + 4));
-  for (let i = 0; i < payload.length; i++) payload[i] ^= key[i & 3];
-  expect(payload.length).toBe(len);
-  return { opcode: frame[0] & 0x0f, payload };
+  const { frames, consumed } = parseFrames(frame);
+  expect(frames).toHaveLength(1);
+  expect(consumed).toBe(frame.length);
+  expect(frames[0].masked).toBe(true);
+  return { opcode: frames[0].opcode, payload: frames[0].payload };
 }
 
 describe('maskedFrame', () => {

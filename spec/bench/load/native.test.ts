@@ -133,8 +133,11 @@ const CASES: Case[] = [
     replies(r, 2);
     expect(r.offered).toBe(500);
     expect(r.skipped).toBe(0);
-    // Far below capacity the queue does not grow (a handful in flight at either end of the window).
-    expect(Math.abs(r.backlogGrowth!)).toBeLessThan(50);
+    // Far below capacity the queue does not grow: a handful in flight at either end of the
+    // window. Bounded by half of what the window offers (150), so only a server that stopped
+    // answering fails it, not a pause on a loaded machine.
+    expect(Number.isInteger(r.backlogGrowth)).toBe(true);
+    expect(Math.abs(r.backlogGrowth!)).toBeLessThan((500 * short.duration) / 2);
   }],
   ['churn, 2 loops', 'floor', { mode: 'churn', connections: 2, duration: 0.5, warmup: 0.1 }, (r) => {
     expect(r.errors).toBe(0);

@@ -1,42 +1,8 @@
 import { FloorEcho } from '../../../bench/servers/floor-echo';
+import { clientFrame as wireClientFrame, serverFrame } from '../../support/wire';
 
 /** A masked client frame (RFC 6455 5.2) with `key`. */
-function clientFrame(opcode: number, payload: Buffer, key: number[], fin = true): Buffer {
-  const len = payload.length;
-  const head = len < 126 ? 2 : len < 65536 ? 4 : 10;
-  const out = Buffer.alloc(head + 4 + len);
-  out[0] = (fin ? 0x80 : 0) | opcode;
-  if (len < 126) out[1] = 0x80 | len;
-  else if (len < 65536) {
-    out[1] = 0x80 | 126;
-    out.writeUInt16BE(len, 2);
-  } else {
-    out[1] = 0x80 | 127;
-    out.writeUInt32BE(0, 2);
-    out.writeUInt32BE(len, 6);
-  }
-  for (let i = 0; i < 4; i++) out[head + i] = key[i];
-  for (let i = 0; i < len; i++) out[head + 4 + i] = payload[i] ^ key[i & 3];
-  return out;
-}
-
-/** The unmasked server frame the floor must answer with. */
-function serverFrame(opcode: number, payload: Buffer, fin = true): Buffer {
-  const len = payload.length;
-  const head = len < 126 ? 2 : len < 65536 ? 4 : 10;
-  const out = Buffer.alloc(head + len);
-  out[0] = (fin ? 0x80 : 0) | opcode;
-  if (len < 126) out[1] = len;
-  else if (len < 65536) {
-    out[1] = 126;
-    out.writeUInt16BE(len, 2);
-  } else {
-    out[1] = 127;
-    out.writeUInt32BE(len, 6);
-  }
-  payload.copy(out, head);
-  return out;
-}
+const clientFrame = (opcode: number, payload: Buffer, key: number[], fin = true): Buffer => wireClientFrame(opcode, payload, fin, 0, Buffer.from(key));
 
 function payload(size: number, seed: number): Buffer {
   const b = Buffer.alloc(size);

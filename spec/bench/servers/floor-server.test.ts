@@ -1,6 +1,7 @@
 import * as net from 'node:net';
 import { createHash } from 'node:crypto';
 import { ServerChild } from '../server-child';
+import { clientFrame as wireClientFrame, serverFrame } from '../../support/wire';
 
 // The floor server as the load generators and a user see it: a real process on 127.0.0.1, raw sockets.
 let srv: ServerChild;
@@ -23,40 +24,7 @@ const accept = (key: string): string => createHash('sha1').update(key + GUID).di
 const FIXED_KEY = 'dGhlIHNhbXBsZSBub25jZQ==';
 const KEY = [0x11, 0x8f, 0xe2, 0x5a];
 
-function clientFrame(opcode: number, payload: Buffer): Buffer {
-  const len = payload.length;
-  const head = len < 126 ? 2 : len < 65536 ? 4 : 10;
-  const out = Buffer.alloc(head + 4 + len);
-  out[0] = 0x80 | opcode;
-  if (len < 126) out[1] = 0x80 | len;
-  else if (len < 65536) {
-    out[1] = 0x80 | 126;
-    out.writeUInt16BE(len, 2);
-  } else {
-    out[1] = 0x80 | 127;
-    out.writeUInt32BE(len, 6);
-  }
-  Buffer.from(KEY).copy(out, head);
-  for (let i = 0; i < len; i++) out[head + 4 + i] = payload[i] ^ KEY[i & 3];
-  return out;
-}
-
-function serverFrame(opcode: number, payload: Buffer): Buffer {
-  const len = payload.length;
-  const head = len < 126 ? 2 : len < 65536 ? 4 : 10;
-  const out = Buffer.alloc(head + len);
-  out[0] = 0x80 | opcode;
-  if (len < 126) out[1] = len;
-  else if (len < 65536) {
-    out[1] = 126;
-    out.writeUInt16BE(len, 2);
-  } else {
-    out[1] = 127;
-    out.writeUInt32BE(len, 6);
-  }
-  payload.copy(out, head);
-  return out;
-}
+const clientFrame = (opcode: number, payload: Buffer): Buffer => wireClientFrame(opcode, payload, true, 0, Buffer.from(KEY));
 
 const payload = (size: number, seed: number): Buffer => Buffer.from(Array.from({ length: size }, (_, i) => (i * 7 + seed) & 0xff));
 const tick = (): Promise<void> => new Promise((r) => setTimeout(r, 2));

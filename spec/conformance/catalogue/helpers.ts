@@ -4,7 +4,7 @@
  * common close expectations.
  */
 import { CloseExpectation, Observed, Step } from '../case';
-import { FrameSpec, repeatTo } from '../frame-builder';
+import { FrameSpec, repeatTo } from '../../support/wire';
 
 /** UTF-8 bytes of a string. */
 export const utf8 = (s: string): Buffer => Buffer.from(s, 'utf8');

@@ -4,7 +4,7 @@
  * Autobahn's order, so the ids line up with Autobahn reports.
  */
 import { CaseRow, Step, Verdict } from '../case';
-import { isUtf8 } from '../raw-client';
+import { isUtf8 } from '../raw-peer';
 import { closeAfter, frame, hex, killAfter, msg, NORMAL_CLOSE, OP, serverFails, timeout, utf8, wait } from './helpers';
 
 const RFC = 'RFC 6455 8.1: invalid UTF-8 in a text message -> fail the connection (1007)';
