@@ -9,7 +9,7 @@
  */
 import { OpCode } from '../frame/opcode';
 import { ProtocolError, UsageError } from '../frame/protocol-error';
-import { FrameParser, type FrameHandler } from '../frame/parser';
+import { FrameParser } from '../frame/parser';
 import { encodeFrameInto, isSmallPayload, smallFrameSize, slabFor, slabPosition, slabCommit, writeSmallFrame } from '../frame/encoder';
 import { Utf8Validator, isValidUtf8 } from '../frame/utf8';
 import { parseClosePayload, encodeClosePayload, CloseCode } from '../frame/close-codes';
@@ -121,7 +121,9 @@ const NO_SENDS: PendingSend[] = [];
  * One WebSocket connection's protocol state. Holds the frame parser, message
  * assembly, UTF-8 validation, the closing handshake and the send queue.
  */
-export class Connection implements FrameHandler {
+// The FrameParser's handler (FrameHandler): its calls check the shape; no
+// `implements`, whose members stripInternal would leave out of the .d.ts.
+export class Connection {
   readyState: ReadyState = ReadyState.OPEN;
   readonly role: 'server' | 'client';
   readonly parser: FrameParser;

@@ -31,7 +31,7 @@ export interface RouteOwnerParent {
   reportError(ws: WebSocket | null, err: Error): void;
 }
 
-/** @internal The owner of one route's sockets, with that route's counters. */
+/** The owner of one route's sockets, with that route's counters (not exported by index.ts). */
 export class RouteOwner implements WebSocketOwner {
   readonly sweeper: Sweeper;
   readonly hub: PubSubHub;

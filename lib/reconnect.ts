@@ -88,8 +88,9 @@ export class ReconnectingWebSocket<UserData = any> {
   private listeners: Map<string, Listener[]> | null = null;
 
   // Bound once per object and given to each connection, not made per connection.
+  // (Tagged internal: the published declarations list no `onMessage`, spec/package.test.ts.)
   private readonly onTimer = (): void => this.attempt();
-  private readonly onMessage = (message: string | Buffer, opcode: OpCode): void => this.emit('message', message, opcode);
+  /** @internal */ private readonly onMessage = (message: string | Buffer, opcode: OpCode): void => this.emit('message', message, opcode);
   private readonly onPing = (data: Buffer): void => this.emit('ping', data);
   private readonly onPong = (data: Buffer): void => this.emit('pong', data);
   private readonly onDrain = (): void => this.emitDrain();
@@ -409,7 +410,7 @@ export class ReconnectingWebSocket<UserData = any> {
     this.emit('reconnecting', info.attempt, delay, info);
   }
 
-  /** The end: discard the queue (reported), then 'close' once. */
+  /** @internal The end: discard the queue (reported), then 'close' once. */
   private finish(code: number, reason: string, info: DisconnectInfo | undefined): void {
     if (this.state === ReadyState.CLOSED) return;
     this.state = ReadyState.CLOSED;

@@ -6,14 +6,14 @@
  * nothing else).
  */
 import type { Socket } from 'node:net';
-import { Connection, ReadyState, SendStatus, joinChunks, type ConnectionHandler } from './connection';
+import { Connection, ReadyState, SendStatus, joinChunks } from './connection';
 import type { ResolvedSocketOptions } from './options';
-import { clock, type Sweeper, type Sweepable } from './sweeper';
+import { clock, type Sweeper } from './sweeper';
 import { OpCode } from '../frame/opcode';
 import { CloseCode } from '../frame/close-codes';
 import { UsageError } from '../frame/protocol-error';
 import { splitUrl } from './router';
-import { attachSocket, type SocketEvents } from './socket-events';
+import { attachSocket } from './socket-events';
 import type { SubscribeOptions } from '../pubsub';
 import type { RecoverOptions, RecoveryResult } from './recovery';
 import { OutputHold } from './output-hold';
@@ -186,8 +186,14 @@ const JOIN_LIMIT = 16 * 1024;
 /**
  * One WebSocket connection. Names follow the Xyra docs (`send`, `send_text`,
  * `send_binary`, `subscribe`, `publish`, `close`, `closed`) with camelCase twins.
+ *
+ * Internally it is also the Connection's handler (ConnectionHandler), the
+ * socket's event owner (SocketEvents) and a Sweepable: those roles are
+ * checked structurally where it is passed (new Connection, attachSocket,
+ * sweeper.add) and not declared here, and their members are tagged internal,
+ * left out of the published declarations.
  */
-export class WebSocket<UserData = any> implements ConnectionHandler, Sweepable, SocketEvents {
+export class WebSocket<UserData = any> {
   /** Per-connection user data, set by an upgrade hook or freely. */
   data: UserData;
   /** Route parameters (server) from `{name}` / `:name` segments. */
@@ -329,20 +335,6 @@ export class WebSocket<UserData = any> implements ConnectionHandler, Sweepable, 
   get bufferedAmount(): number {
     const hold = this.hold;
     return this.socket.writableLength + this.conn.pendingBytes + (hold === null ? 0 : hold.bytes);
-  }
-
-  /** Same as `bufferedAmount` (uWebSockets' name). */
-  getBufferedAmount(): number {
-    return this.bufferedAmount;
-  }
-
-  /** uWebSockets-style accessor for `data`. */
-  getUserData(): UserData {
-    return this.data;
-  }
-
-  getRemoteAddress(): string {
-    return this.remoteAddress;
   }
 
   // ------------------------------------------------------------ sending
@@ -572,11 +564,6 @@ export class WebSocket<UserData = any> implements ConnectionHandler, Sweepable, 
     }
   }
 
-  /** Alias of close() (uWebSockets' name). */
-  end(code?: number, reason?: string): void {
-    this.close(code, reason);
-  }
-
   /** Drop the TCP connection now, without a closing handshake (code 1006). */
   terminate(): void {
     this.socket.destroy();
@@ -604,6 +591,34 @@ export class WebSocket<UserData = any> implements ConnectionHandler, Sweepable, 
     this.pauseReasons = after;
     if (before === 0 && after !== 0) this.socket.pause();
     else if (before !== 0 && after === 0 && !this.finished) this.socket.resume();
+  }
+
+  // ------------------------------------------------------------ uWebSockets.js compatibility
+
+  /*
+   * Twins of the properties and methods above under uWebSockets.js's names,
+   * for code ported from it. They add nothing: new code uses the names on
+   * the left. (App.getStats() is the App's one.)
+   */
+
+  /** Same as `bufferedAmount` (uWebSockets' name). */
+  getBufferedAmount(): number {
+    return this.bufferedAmount;
+  }
+
+  /** Same as `data` (uWebSockets' name). */
+  getUserData(): UserData {
+    return this.data;
+  }
+
+  /** Same as `remoteAddress` (uWebSockets' name). */
+  getRemoteAddress(): string {
+    return this.remoteAddress;
+  }
+
+  /** Same as close() (uWebSockets' name). */
+  end(code?: number, reason?: string): void {
+    this.close(code, reason);
   }
 
   // ------------------------------------------------------------ pub/sub

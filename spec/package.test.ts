@@ -5,8 +5,39 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, mkdirSync, symlinkSync, writeFileSync, rmSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import ts from 'typescript';
 
 const root = resolve(__dirname, '..');
+
+/** The public classes (exported by index.ts) whose emitted declarations must show the public API only. */
+const PUBLIC_CLASSES = ['App', 'WebSocket', 'ReconnectingWebSocket'];
+/** Internal members (roles of the library's own plumbing) that the declarations of those classes must not list. */
+const INTERNAL_MEMBERS = ['flush', 'sweep', 'receive', 'socketData', 'onMessage', 'accept', 'addSocket', 'routeOf', 'sendPrebuilt', 'start', 'finish', 'counters', 'matchRoute', 'sessionDone', 'headLimits', 'http'];
+/** Members each class must still declare: the lookup below works, and the README's API is there. */
+const PUBLIC_MEMBERS: Record<string, string[]> = {
+  App: ['websocket', 'get', 'listen', 'close', 'publish', 'numSubscribers', 'stats', 'getStats', 'prometheus', 'clients', 'connections', 'port', 'handleUpgrade'],
+  WebSocket: ['send', 'sendText', 'send_text', 'sendBinary', 'send_binary', 'sendFirstFragment', 'sendFragment', 'sendLastFragment', 'ping', 'pong', 'cork', 'close', 'end', 'terminate', 'pause', 'resume', 'subscribe', 'unsubscribe', 'isSubscribed', 'getTopics', 'publish', 'on', 'off', 'once', 'closed', 'readyState', 'bufferedAmount', 'getBufferedAmount', 'getUserData', 'getRemoteAddress', 'data', 'params', 'query', 'url', 'protocol', 'extensions', 'remoteAddress', 'remotePort'],
+  ReconnectingWebSocket: ['send', 'close', 'on', 'off', 'once', 'readyState', 'connection'],
+};
+
+/**
+ * Every member name (public, protected or private, inherited ones included)
+ * of the instances of the public classes, as a consumer's compiler sees them
+ * in dist/index.d.ts.
+ */
+function declaredMembers(): Map<string, string[]> {
+  const entry = join(root, 'dist', 'index.d.ts');
+  const program = ts.createProgram([entry], { strict: true, skipLibCheck: true, types: ['node'], typeRoots: [join(root, 'node_modules', '@types')] });
+  const checker = program.getTypeChecker();
+  const module = checker.getSymbolAtLocation(program.getSourceFile(entry)!)!;
+  const out = new Map<string, string[]>();
+  for (const exported of checker.getExportsOfModule(module)) {
+    if (!PUBLIC_CLASSES.includes(exported.name)) continue;
+    const symbol = exported.flags & ts.SymbolFlags.Alias ? checker.getAliasedSymbol(exported) : exported;
+    out.set(exported.name, checker.getPropertiesOfType(checker.getDeclaredTypeOfSymbol(symbol)).map((p) => p.name));
+  }
+  return out;
+}
 
 describe('package', () => {
   let dir: string;
@@ -35,6 +66,53 @@ describe('package', () => {
     const pkg = require(join(root, 'package.json'));
     expect(pkg.scripts.prepare).toBe('npm run build');
     expect(pkg.files).toEqual(['dist']);
+  });
+
+  describe('the emitted declarations show the public API only (stripInternal)', () => {
+    let members: Map<string, string[]>;
+    beforeAll(() => {
+      members = declaredMembers();
+    });
+
+    test.each(PUBLIC_CLASSES.flatMap((cls) => INTERNAL_MEMBERS.map((member) => [cls, member])))('%s has no %s', (cls, member) => {
+      expect(members.get(cls)).toBeDefined();
+      expect(members.get(cls)).not.toContain(member);
+    });
+
+    test.each(Object.entries(PUBLIC_MEMBERS))('%s still declares its public API', (cls, names) => {
+      const got = members.get(cls) ?? [];
+      expect(names.filter((n) => !got.includes(n))).toEqual([]);
+    });
+
+    test('a TypeScript user of the package type-checks against the declarations (skipLibCheck off)', () => {
+      writeFileSync(
+        join(dir, 'server.ts'),
+        [
+          "import { App, WebSocket, SendStatus, connect, type AppBehavior } from 'xyra';",
+          'const behavior: AppBehavior<{ user: string }> = {',
+          "  upgrade: (req, res) => res.accept({ user: req.query.user ?? 'anon' }),",
+          '  message: (ws: WebSocket<{ user: string }>, message) => { if (ws.send(message) === SendStatus.DROPPED) ws.close(1008); },',
+          '};',
+          "const app = new App().websocket('/ws', behavior);",
+          'async function main(): Promise<void> {',
+          "  const port: number = await app.listen(0, '127.0.0.1');",
+          "  const ws = await connect(`ws://127.0.0.1:${port}/ws`);",
+          "  ws.on('message', (m) => console.log(m, app.stats().connections, ws.getBufferedAmount()));",
+          '  await app.close();',
+          '}',
+          'void main();',
+          '',
+        ].join('\n'),
+      );
+      const tsc = [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '--noEmit', '--strict', '--skipLibCheck', 'false', '--module', 'commonjs', '--moduleResolution', 'node', '--target', 'es2022', '--types', 'node', '--typeRoots', join(root, 'node_modules', '@types')];
+      let diagnostics = '';
+      try {
+        execFileSync(process.execPath, [...tsc, 'server.ts'], { cwd: dir, stdio: 'pipe' });
+      } catch (err) {
+        diagnostics = String((err as { stdout: Buffer }).stdout);
+      }
+      expect(diagnostics).toBe('');
+    }, 60000);
   });
 
   test('has no runtime dependencies', () => {

@@ -10,8 +10,8 @@ import { RequestHeadParser, HttpHeadError, type HttpRequestHead } from '../http-
 import { validateUpgradeRequest, buildAcceptResponse, buildErrorResponse } from '../handshake';
 import { WebSocket } from '../websocket';
 import { splitUrl, type RouteMatch } from '../router';
-import { clock, type Sweeper, type Sweepable } from '../sweeper';
-import { attachSocket, type SocketEvents } from '../socket-events';
+import { clock, type Sweeper } from '../sweeper';
+import { attachSocket } from '../socket-events';
 import type { HttpHandler, ResolvedHttpOptions } from '../http';
 import { originAllowed, hostAllowed } from '../origin-policy';
 import { acceptOffer, PerMessageDeflate, type NegotiatedParams, type DeflateOptions } from '../../frame/permessage-deflate';
@@ -52,8 +52,10 @@ enum SessionState {
 /**
  * A raw connection until its request head is complete: enforces the head
  * limits and the handshake timeout, then upgrades or hands over to HTTP.
+ * It is the socket's SocketEvents owner and a Sweepable (checked where it is
+ * attached and added); no `implements`, so stripInternal keeps the .d.ts whole.
  */
-export class UpgradeSession implements Sweepable, SocketEvents {
+export class UpgradeSession {
   private parser: RequestHeadParser;
   private idleSince: number;
   private state = SessionState.HEAD;
