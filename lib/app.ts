@@ -8,7 +8,7 @@ import * as net from 'node:net';
 import * as tls from 'node:tls';
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { RequestHeadParser, HttpHeadError, type HttpRequestHead } from './http-head';
+import { RequestHeadParser, HttpHeadError, type HttpRequestHead } from './http/head';
 import { validateUpgradeRequest, buildAcceptResponse, buildErrorResponse } from './handshake';
 import { WebSocket, type WebSocketBehavior, type WebSocketOwner, type PubSubHub, type SendData } from './websocket';
 import { resolveSocketOptions, type SocketOptions, type ResolvedSocketOptions } from './options';

@@ -21,7 +21,7 @@ import {
   validateUpgradeResponse,
   WEBSOCKET_GUID,
 } from '../../lib/handshake';
-import { HttpRequestHead, HttpResponseHead, RequestHeadParser, ResponseHeadParser } from '../../lib/http-head';
+import { HttpRequestHead, HttpResponseHead, RequestHeadParser, ResponseHeadParser } from '../../lib/http/head';
 
 const RFC_KEY = 'dGhlIHNhbXBsZSBub25jZQ==';
 const RFC_ACCEPT = 's3pPLMBiTxaQ9kYGzzhZRbK+xOo=';

@@ -7,7 +7,7 @@ import {
   RequestHeadParser,
   ResponseHeadParser,
   TOKEN_CHARS,
-} from '../../lib/http-head';
+} from '../../lib/http/head';
 
 const b = (s: string): Buffer => Buffer.from(s, 'latin1');
 

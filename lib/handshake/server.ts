@@ -5,8 +5,8 @@
  */
 
 import { createHash, randomBytes } from 'crypto';
-import { UsageError } from '../frame/protocol-error';
-import { HttpRequestHead, HttpResponseHead, TOKEN_CHARS } from './http-head';
+import { UsageError } from '../../frame/protocol-error';
+import { HttpRequestHead, HttpResponseHead, TOKEN_CHARS } from '../http/head';
 
 /** Local alias: hot loops then skip a module property load per char. */
 const TCHAR = TOKEN_CHARS;

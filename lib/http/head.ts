@@ -23,7 +23,7 @@
  *   (RFC 9112 3.2 MUST).
  */
 
-import { UsageError } from '../frame/protocol-error';
+import { UsageError } from '../../frame/protocol-error';
 
 /** A parsed HTTP/1.x request head. */
 export interface HttpRequestHead {

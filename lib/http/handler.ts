@@ -42,12 +42,12 @@
  */
 import type * as net from 'node:net';
 import { STATUS_CODES } from 'node:http';
-import type { HttpRequestHead } from './http-head';
-import { TOKEN_CHARS, VALUE_CHARS } from './http-head';
-import { Router } from './router';
-import { tickFor, type Sweeper, type Sweepable } from './sweeper';
-import { compileHostList, hostAllowed, type HostList } from './origin-policy';
-import { UsageError } from '../frame/protocol-error';
+import type { HttpRequestHead } from './head';
+import { TOKEN_CHARS, VALUE_CHARS } from './head';
+import { Router } from '../router';
+import { tickFor, type Sweeper, type Sweepable } from '../sweeper';
+import { compileHostList, hostAllowed, type HostList } from '../origin-policy';
+import { UsageError } from '../../frame/protocol-error';
 
 /** Options of the HTTP side (part of AppOptions). */
 export interface HttpOptions {
