@@ -8,8 +8,8 @@ import * as net from 'node:net';
 import * as tls from 'node:tls';
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { RequestHeadParser, HttpHeadError, type HttpRequestHead } from './http-head';
-import { validateUpgradeRequest, buildAcceptResponse, buildErrorResponse } from './handshake';
+import { RequestHeadParser, HttpHeadError, type HttpRequestHead } from './http/head';
+import { validateUpgradeRequest, buildAcceptResponse } from './handshake';
 import { WebSocket, type WebSocketBehavior, type WebSocketOwner, type PubSubHub, type SendData } from './websocket';
 import { resolveSocketOptions, type SocketOptions, type ResolvedSocketOptions } from './options';
 import { Router, splitUrl } from './router';
@@ -19,9 +19,9 @@ import { PubSub } from './pubsub-hub';
 import type { Bus } from './bus';
 import type { HistoryOptions } from './history/options';
 import type { Envelope } from './recovery';
-import { HttpHandler, type HttpRouteHandler, type HttpOptions, resolveHttpOptions, type ResolvedHttpOptions } from './http';
+import { HttpHandler, type HttpRouteHandler, type HttpOptions, resolveHttpOptions, type ResolvedHttpOptions, buildErrorResponse, closeGracefully } from './http';
 import { compileOriginPolicy, compileHostList, originAllowed, hostAllowed, type AllowedOrigins, type OriginPolicy, type HostList } from './origin-policy';
-import { parseExtensionHeader } from '../frame/extension-header';
+import { listHasToken } from '../frame/header-grammar';
 import { acceptOffer, PerMessageDeflate, type NegotiatedParams, type DeflateOptions } from '../frame/permessage-deflate';
 import { CloseCode, isValidCloseCode } from '../frame/close-codes';
 import { UsageError } from '../frame/protocol-error';
@@ -619,7 +619,7 @@ export class App {
    */
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): boolean {
     const upgrade = req.headers.upgrade;
-    if (upgrade === undefined || !/\bwebsocket\b/i.test(upgrade)) return false;
+    if (!listHasToken(upgrade, 'websocket')) return false;
     if (this.router.match(splitUrl(req.url ?? '/').path) === null) return false;
     if (!(socket instanceof net.Socket)) {
       throw new UsageError('handleUpgrade() takes the net.Socket that node:http gives its upgrade event');
@@ -995,8 +995,7 @@ export class UpgradeSession implements Sweepable, SocketEvents {
     const { head, rest } = result;
     const upgrade = head.headers['upgrade'];
     if (
-      upgrade !== undefined &&
-      /\bwebsocket\b/i.test(upgrade) &&
+      listHasToken(upgrade, 'websocket') &&
       // unmatchedUpgrade 'ignore': no WebSocket route, so the Upgrade header is ignored (RFC 9110 7.8).
       (this.app.unmatchedUpgrade === 'reject' || this.app.matchRoute(splitUrl(head.url).path) !== null)
     ) {
@@ -1131,19 +1130,12 @@ export class UpgradeSession implements Sweepable, SocketEvents {
     let extensions = '';
     let params: NegotiatedParams | null = null;
     const compression = route.options.compression;
-    if (compression !== null && valid.extensions !== undefined) {
-      let offers: ReturnType<typeof parseExtensionHeader> | null;
-      try {
-        offers = parseExtensionHeader(valid.extensions);
-      } catch {
-        offers = null; // unparsable: treat as no offer
-      }
-      if (offers !== null) {
-        const accepted = acceptOffer(offers, compression);
-        if (accepted !== null) {
-          params = accepted.params;
-          extensions = accepted.header;
-        }
+    if (compression !== null && valid.offers.length > 0) {
+      // The offers were parsed (and a malformed header refused) by validateUpgradeRequest.
+      const accepted = acceptOffer(valid.offers, compression);
+      if (accepted !== null) {
+        params = accepted.params;
+        extensions = accepted.header;
       }
     }
     let response: Buffer;
@@ -1182,31 +1174,9 @@ function isAbortError(err: unknown): boolean {
 
 const EMPTY_BUFFER = Buffer.alloc(0);
 
-function noop(): void {}
-
 /** Answer with an HTTP error and close the connection (RFC 6455 4.2.1: no upgrade). */
 export function writeErrorAndClose(socket: net.Socket, status: number, body?: string, headers?: Record<string, string>): void {
   if (socket.destroyed) return;
   closeGracefully(socket, buildErrorResponse(status, body, headers));
-}
-
-/**
- * End our side, guarded against errors, and destroy the socket if the peer
- * neither reads the answer nor closes its side (allowHalfOpen) within 2 s.
- */
-function closeGracefully(socket: net.Socket, last?: Buffer): void {
-  socket.on('error', noop);
-  socket.on('end', destroyThis);
-  if (last !== undefined) socket.end(last);
-  else socket.end();
-  setTimeout(destroySocket, 2000, socket).unref();
-}
-
-function destroyThis(this: net.Socket): void {
-  this.destroy();
-}
-
-function destroySocket(socket: net.Socket): void {
-  socket.destroy();
 }
 
