@@ -5,21 +5,26 @@
  *   extension      = extension-token *( ";" extension-param )
  *   extension-param = token [ "=" (token | quoted-string) ]
  *
- * A quoted value must still be a token once unescaped (RFC 6455 9.1). List
- * syntax follows RFC 7230 7: optional whitespace around separators, empty
- * list elements (`a, , b`) ignored, so repeated header lines can be joined
- * with ',' before parsing.
+ * The one parser and formatter of this header: the server's request check
+ * (lib/handshake/server.ts, whose parsed offers go to the negotiation), the
+ * client's response check and permessage-deflate negotiation all use it.
  *
- * Policy for malformed input (decided here, applied by the callers in
- * permessage-deflate.ts): the server treats an unparsable header as "no
- * extension offered" and answers without extensions (RFC 6455 does not
- * require failing the handshake, and declining is the safe subset); the
- * client fails the connection, since the server's answer binds it.
+ * A quoted value must still be a token once unescaped (RFC 6455 9.1), so
+ * `x="a b"` is malformed (as in ws). List syntax follows RFC 9110 5.6.1:
+ * optional whitespace around separators, empty list elements (`a, , b`)
+ * ignored, so repeated header lines can be joined with ',' before parsing.
+ * Tokens, OWS and quoted-string bytes come from ./header-grammar.ts.
+ *
+ * Policy for malformed input: the server refuses the upgrade with 400 (RFC
+ * 6455 4.2.1: a request that does not follow the rules gets an error status;
+ * lib/handshake/server.ts, check 9); the client fails the connection, since
+ * the server's answer binds it.
  *
  * Names and parameter names are compared case-sensitively by callers, as ws
  * and python-websockets do: the registered names are lowercase.
  */
 
+import { isToken, TOKEN_CHARS, VALUE_CHARS } from './header-grammar';
 import { UsageError } from './protocol-error';
 
 /** One extension in a `Sec-WebSocket-Extensions` list, with its parameters in header order. */
@@ -30,22 +35,8 @@ export interface ExtensionOffer {
   params: Array<[string, string | true]>;
 }
 
-/** RFC 7230 3.2.6 tchar: 1 where the char code may appear in a token. */
-const TOKEN_CHARS = new Uint8Array(128);
-for (const c of "!#$%&'*+-.^_`|~") TOKEN_CHARS[c.charCodeAt(0)] = 1;
-for (let c = 0x30; c <= 0x39; c++) TOKEN_CHARS[c] = 1;
-for (let c = 0x41; c <= 0x5a; c++) TOKEN_CHARS[c] = 1;
-for (let c = 0x61; c <= 0x7a; c++) TOKEN_CHARS[c] = 1;
-
 function isTokenChar(code: number): boolean {
-  return code < 128 && TOKEN_CHARS[code] === 1;
-}
-
-/** True when `s` is a non-empty RFC 7230 token. */
-export function isToken(s: string): boolean {
-  if (s.length === 0) return false;
-  for (let i = 0; i < s.length; i++) if (!isTokenChar(s.charCodeAt(i))) return false;
-  return true;
+  return code <= 0xff && TOKEN_CHARS[code] === 1;
 }
 
 const SP = 0x20;
@@ -69,7 +60,7 @@ class Scanner {
     return this.pos < this.text.length ? this.text.charCodeAt(this.pos) : -1;
   }
 
-  /** RFC 7230 3.2.3 OWS. */
+  /** RFC 9110 5.6.3 OWS. */
   skipOws(): void {
     while (this.pos < this.text.length) {
       const c = this.text.charCodeAt(this.pos);
@@ -89,7 +80,7 @@ class Scanner {
     return this.text.slice(start, this.pos);
   }
 
-  /** RFC 7230 3.2.6 quoted-string, unescaped; the caller checks the token rule. */
+  /** RFC 9110 5.6.4 quoted-string, unescaped; the caller checks the token rule. */
   quotedString(): string {
     this.pos++; // opening DQUOTE
     let out = '';
@@ -100,8 +91,8 @@ class Scanner {
         // quoted-pair = "\" ( HTAB / SP / VCHAR / obs-text )
         if (this.pos >= this.text.length) break;
         c = this.text.charCodeAt(this.pos++);
-        if (c !== HTAB && (c < 0x20 || c === 0x7f || c > 0xff)) this.fail('invalid quoted-pair');
-      } else if (c !== HTAB && (c < 0x20 || c === 0x7f || c > 0xff)) {
+        if (c > 0xff || VALUE_CHARS[c] !== 1) this.fail('invalid quoted-pair');
+      } else if (c > 0xff || VALUE_CHARS[c] !== 1) {
         // qdtext excludes CTLs; obs-text (0x80-0xff) is allowed by the grammar
         this.pos--;
         this.fail('control character in quoted-string');
@@ -125,7 +116,7 @@ export function parseExtensionHeader(value: string): ExtensionOffer[] {
     s.skipOws();
     if (s.done) return offers;
     if (s.peek() === COMMA) {
-      s.pos++; // RFC 7230 7: empty list elements are ignored
+      s.pos++; // RFC 9110 5.6.1: empty list elements are ignored
       continue;
     }
     const name = s.token('extension name');

@@ -241,23 +241,6 @@ export function acceptOffer(offers: ReadonlyArray<ExtensionOffer>, options: Defl
 }
 
 /**
- * Server: {@link acceptOffer} on a raw header value (repeated headers joined
- * with ','). An absent or unparsable header counts as no offer: the server
- * answers without extensions instead of failing the handshake.
- */
-export function acceptOfferHeader(header: string | undefined, options: DeflateOptions = {}): AcceptedOffer | null {
-  if (header === undefined) return null;
-  let offers: ExtensionOffer[];
-  try {
-    offers = parseExtensionHeader(header);
-  } catch (err) {
-    if (err instanceof SyntaxError) return null;
-    throw err;
-  }
-  return acceptOffer(offers, options);
-}
-
-/**
  * Client: the `Sec-WebSocket-Extensions` offer for `options`, a single
  * permessage-deflate element. By default `permessage-deflate; client_max_window_bits`.
  *

@@ -9,7 +9,7 @@
 import * as net from 'node:net';
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
-import type { HttpRequestHead } from './http-head';
+import type { HttpRequestHead } from './http/head';
 import { WebSocket, type PubSubHub, type SendData } from './websocket';
 import { splitUrl, type RouteMatch } from './router';
 import { Sweeper, tickFor } from './sweeper';
@@ -19,6 +19,7 @@ import { PROMETHEUS_CONTENT_TYPE } from './metrics';
 import { checkOptionKeys, HTTP_OPTION_KEYS } from './option-check';
 import { CloseCode } from '../frame/close-codes';
 import { UsageError } from '../frame/protocol-error';
+import { listHasToken } from '../frame/header-grammar';
 import { APP_OPTION_KEYS, checkTimeout, checkCloseOptions, type AppOptions, type AppBehavior, type RouteOptions, type CloseOptions, type ListenOptions } from './server/options';
 import { RouteTable, type Route } from './server/routes';
 import { collectStats, prometheusText, Rejections, type AppStats } from './server/stats';
@@ -281,7 +282,7 @@ export class App {
    */
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): boolean {
     const upgrade = req.headers.upgrade;
-    if (upgrade === undefined || !/\bwebsocket\b/i.test(upgrade)) return false;
+    if (!listHasToken(upgrade, 'websocket')) return false;
     if (this.routes.match(splitUrl(req.url ?? '/').path) === null) return false;
     if (!(socket instanceof net.Socket)) {
       throw new UsageError('handleUpgrade() takes the net.Socket that node:http gives its upgrade event');

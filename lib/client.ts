@@ -5,7 +5,7 @@
  */
 import * as net from 'node:net';
 import * as tls from 'node:tls';
-import { ResponseHeadParser, HttpHeadError } from './http-head';
+import { ResponseHeadParser, HttpHeadError } from './http/head';
 import {
   buildClientRequest,
   generateKey,

@@ -7,7 +7,7 @@
 import * as net from 'node:net';
 import * as tls from 'node:tls';
 import type { IncomingMessage } from 'node:http';
-import type { HttpRequestHead } from '../http-head';
+import type { HttpRequestHead } from '../http/head';
 import { checkOptionKeys } from '../option-check';
 import { UsageError } from '../../frame/protocol-error';
 import type { ListenOptions } from './options';

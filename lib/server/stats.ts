@@ -5,7 +5,7 @@
  * for the App alone.
  */
 import type { Socket } from 'node:net';
-import type { HttpRequestHead } from '../http-head';
+import type { HttpRequestHead } from '../http/head';
 import { countRejection, formatPrometheus, type RouteOwner, type TrafficStats } from '../metrics';
 import type { AppOptions } from './options';
 import type { Route } from './routes';

@@ -4,7 +4,7 @@
  * (`res.accept` / `res.reject`).
  */
 import type { Socket } from 'node:net';
-import type { HttpRequestHead } from '../http-head';
+import type { HttpRequestHead } from '../http/head';
 import { UsageError } from '../../frame/protocol-error';
 
 /** The upgrade request as an upgrade hook sees it. */

@@ -6,16 +6,16 @@
  * (RFC 6455 4.2), running the route's upgrade hook.
  */
 import type * as net from 'node:net';
-import { RequestHeadParser, HttpHeadError, type HttpRequestHead } from '../http-head';
-import { validateUpgradeRequest, buildAcceptResponse, buildErrorResponse } from '../handshake';
+import { RequestHeadParser, HttpHeadError, type HttpRequestHead } from '../http/head';
+import { validateUpgradeRequest, buildAcceptResponse } from '../handshake';
 import { WebSocket } from '../websocket';
 import { splitUrl, type RouteMatch } from '../router';
 import { clock, type Sweeper } from '../sweeper';
 import { attachSocket } from '../socket-events';
-import type { HttpHandler, ResolvedHttpOptions } from '../http';
+import { buildErrorResponse, closeGracefully, type HttpHandler, type ResolvedHttpOptions } from '../http';
 import { originAllowed, hostAllowed } from '../origin-policy';
 import { acceptOffer, PerMessageDeflate, type NegotiatedParams, type DeflateOptions } from '../../frame/permessage-deflate';
-import { parseExtensionHeader } from '../../frame/extension-header';
+import { listHasToken } from '../../frame/header-grammar';
 import { UsageError } from '../../frame/protocol-error';
 import { makeUpgradeRequest, UpgradeResponseImpl, isAbortError } from './upgrade-hook';
 import type { Route } from './routes';
@@ -231,8 +231,7 @@ export class UpgradeSession {
     const { head, rest } = result;
     const upgrade = head.headers['upgrade'];
     if (
-      upgrade !== undefined &&
-      /\bwebsocket\b/i.test(upgrade) &&
+      listHasToken(upgrade, 'websocket') &&
       // unmatchedUpgrade 'ignore': no WebSocket route, so the Upgrade header is ignored (RFC 9110 7.8).
       (this.app.unmatchedUpgrade === 'reject' || this.app.matchRoute(splitUrl(head.url).path) !== null)
     ) {
@@ -343,19 +342,12 @@ export class UpgradeSession {
     let extensions = '';
     let params: NegotiatedParams | null = null;
     const compression = route.options.compression;
-    if (compression !== null && valid.extensions !== undefined) {
-      let offers: ReturnType<typeof parseExtensionHeader> | null;
-      try {
-        offers = parseExtensionHeader(valid.extensions);
-      } catch {
-        offers = null; // unparsable: treat as no offer
-      }
-      if (offers !== null) {
-        const accepted = acceptOffer(offers, compression);
-        if (accepted !== null) {
-          params = accepted.params;
-          extensions = accepted.header;
-        }
+    if (compression !== null && valid.offers.length > 0) {
+      // The offers were parsed (and a malformed header refused) by validateUpgradeRequest.
+      const accepted = acceptOffer(valid.offers, compression);
+      if (accepted !== null) {
+        params = accepted.params;
+        extensions = accepted.header;
       }
     }
     let response: Buffer;
@@ -390,25 +382,3 @@ export class UpgradeSession {
 const MAX_EARLY_BYTES = 64 * 1024;
 
 const EMPTY_BUFFER = Buffer.alloc(0);
-
-function noop(): void {}
-
-/**
- * End our side, guarded against errors, and destroy the socket if the peer
- * neither reads the answer nor closes its side (allowHalfOpen) within 2 s.
- */
-function closeGracefully(socket: net.Socket, last?: Buffer): void {
-  socket.on('error', noop);
-  socket.on('end', destroyThis);
-  if (last !== undefined) socket.end(last);
-  else socket.end();
-  setTimeout(destroySocket, 2000, socket).unref();
-}
-
-function destroyThis(this: net.Socket): void {
-  this.destroy();
-}
-
-function destroySocket(socket: net.Socket): void {
-  socket.destroy();
-}

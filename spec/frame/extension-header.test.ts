@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import * as path from 'path';
-import { formatExtensionHeader, isToken, parseExtensionHeader } from '../../frame/extension-header';
+import { formatExtensionHeader, parseExtensionHeader } from '../../frame/extension-header';
+import { isToken } from '../../frame/header-grammar';
 import type { ExtensionOffer } from '../../frame/extension-header';
 import { UsageError } from '../../frame/protocol-error';
 

@@ -3,7 +3,6 @@ import * as zlib from 'zlib';
 import { parseExtensionHeader } from '../../frame/extension-header';
 import {
   acceptOffer,
-  acceptOfferHeader,
   acceptResponse,
   buildOffer,
   compressOnce,
@@ -190,20 +189,6 @@ describe('acceptOffer (server)', () => {
   ])('invalid options throw UsageError: %s', (_, options) => {
     expect(() => acceptOffer([], options)).toThrow(UsageError);
     expect(() => buildOffer(options)).toThrow(UsageError);
-  });
-});
-
-describe('acceptOfferHeader (server, raw header)', () => {
-  test.each<[string | undefined, string | null]>([
-    [undefined, null],
-    ['', null],
-    ['permessage-deflate;', null], // unparsable: treated as no offer, not a failure
-    ['permessage-deflate; a="b c"', null],
-    ['permessage-deflate; client_max_window_bits', 'permessage-deflate'],
-    ['foo, permessage-deflate; server_no_context_takeover', 'permessage-deflate; server_no_context_takeover'],
-  ])('%j -> %j', (header, expected) => {
-    const got = acceptOfferHeader(header, {});
-    expect(got === null ? null : got.header).toBe(expected);
   });
 });
 

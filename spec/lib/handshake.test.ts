@@ -4,25 +4,31 @@ import { UsageError } from '../../frame/protocol-error';
 import {
   buildAcceptResponse,
   buildClientRequest,
-  buildErrorResponse,
   ClientRequestOptions,
   computeAccept,
-  firstDuplicate,
   generateKey,
   HandshakeError,
-  headerHasToken,
-  isToken,
   isValidKey,
   MAX_OFFERED_PROTOCOLS,
-  parseExtensionNames,
-  parseTokenList,
   parseWebSocketUrl,
   validateUpgradeRequest,
   validateUpgradeResponse,
   WEBSOCKET_GUID,
 } from '../../lib/handshake';
-import { HttpRequestHead, HttpResponseHead, RequestHeadParser, ResponseHeadParser } from '../../lib/http-head';
+import { buildErrorResponse } from '../../lib/http/response';
+import { firstDuplicate, isToken, listHasToken as headerHasToken, parseList as parseTokenList } from '../../frame/header-grammar';
+import { parseExtensionHeader } from '../../frame/extension-header';
+import { HttpRequestHead, HttpResponseHead, RequestHeadParser, ResponseHeadParser } from '../../lib/http/head';
 import { waitFor } from './helpers';
+
+/** The extension names of a Sec-WebSocket-Extensions value, null when malformed (what the client checks against its offer). */
+function parseExtensionNames(value: string): string[] | null {
+  try {
+    return parseExtensionHeader(value).map((o) => o.name);
+  } catch {
+    return null;
+  }
+}
 
 const RFC_KEY = 'dGhlIHNhbXBsZSBub25jZQ==';
 const RFC_ACCEPT = 's3pPLMBiTxaQ9kYGzzhZRbK+xOo=';
@@ -127,8 +133,12 @@ describe('token list helpers', () => {
       'permessage-deflate; client_max_window_bits=10; server_no_context_takeover, permessage-deflate',
       ['permessage-deflate', 'permessage-deflate'],
     ],
-    ['foo; a="x, y; z", bar ;b = 1', ['foo', 'bar']],
-    ['foo; a="q\\"uoted"', ['foo']],
+    ['foo; a="x-y", bar ;b = 1', ['foo', 'bar']],
+    ['foo; a="q\\uoted"', ['foo']],
+    // RFC 6455 9.1: a quoted value must be a token once unquoted (issue 18: one grammar, the stricter one)
+    ['foo; a="x, y; z", bar ;b = 1', null],
+    ['foo; a="q\\"uoted"', null],
+    ['x="a b"', null],
     [', foo ,, bar', ['foo', 'bar']],
     ['', []],
     ['foo;', null],
@@ -167,7 +177,7 @@ describe('validateUpgradeRequest', () => {
       ok: true,
       key: RFC_KEY,
       protocols: ['chat', 'superchat'],
-      extensions: undefined,
+      offers: [],
       origin: 'http://example.com',
     });
   });
@@ -268,7 +278,7 @@ describe('validateUpgradeRequest', () => {
     expect(v).toMatchObject({
       ok: true,
       protocols: ['v2.proto', 'Chat'],
-      extensions: 'permessage-deflate; client_max_window_bits',
+      offers: [{ name: 'permessage-deflate', params: [['client_max_window_bits', true]] }],
     });
     expect(validateUpgradeRequest(request({ 'Sec-WebSocket-Protocol': null }))).toMatchObject({ protocols: [] });
   });
@@ -396,7 +406,10 @@ describe('buildErrorResponse', () => {
     [426, 'Upgrade Required', { 'Sec-WebSocket-Version': '13', Upgrade: 'websocket' }],
     [431, 'Request Header Fields Too Large', undefined],
     [505, 'HTTP Version Not Supported', undefined],
-    [418, 'Unknown', undefined],
+    // One reason-phrase table for every answer: node's STATUS_CODES (issue 18).
+    [413, 'Payload Too Large', undefined],
+    [418, "I'm a Teapot", undefined],
+    [499, 'Unknown', undefined],
   ])('%i parses back with its headers and body', (status, reason, headers) => {
     const body = 'caf\u00e9 \u2603';
     const { head, rest } = parseResponse(buildErrorResponse(status, body, headers));
@@ -473,7 +486,7 @@ describe('client request', () => {
   test('minimal request passes the server-side validation', () => {
     const key = generateKey();
     const v = validateUpgradeRequest(parseRequest(buildClientRequest({ host: '[::1]:8080', path: '/?a=b', key })));
-    expect(v).toEqual({ ok: true, key, protocols: [], extensions: undefined, origin: undefined });
+    expect(v).toEqual({ ok: true, key, protocols: [], offers: [], origin: undefined });
   });
 
   const base: ClientRequestOptions = { host: 'h', path: '/', key: RFC_KEY };

@@ -6,8 +6,8 @@ import {
   HttpResponseHead,
   RequestHeadParser,
   ResponseHeadParser,
-  TOKEN_CHARS,
-} from '../../lib/http-head';
+} from '../../lib/http/head';
+import { TOKEN_CHARS } from '../../frame/header-grammar';
 
 const b = (s: string): Buffer => Buffer.from(s, 'latin1');
 

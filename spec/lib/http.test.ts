@@ -11,7 +11,7 @@ import {
   DEFAULT_REQUEST_TIMEOUT,
   CHUNKED_FRAMING_ALLOWANCE,
 } from '../../lib/http';
-import { ResponseHeadParser, type HttpResponseHead } from '../../lib/http-head';
+import { ResponseHeadParser, type HttpResponseHead } from '../../lib/http/head';
 import { UsageError } from '../../frame/protocol-error';
 
 // ------------------------------------------------------------------ helpers

@@ -23,7 +23,8 @@
  *   (RFC 9112 3.2 MUST).
  */
 
-import { UsageError } from '../frame/protocol-error';
+import { TOKEN_CHARS, VALUE_CHARS } from '../../frame/header-grammar';
+import { UsageError } from '../../frame/protocol-error';
 
 /** A parsed HTTP/1.x request head. */
 export interface HttpRequestHead {
@@ -92,26 +93,13 @@ const SP = 0x20;
 const HTAB = 0x09;
 const COLON = 0x3a;
 
-// Lookup tables, module-local so hot loops read a closure-free constant
-// rather than a property of `exports`.
-const TCHAR = new Uint8Array(256);
-const VCHAR = new Uint8Array(256);
+// The grammar's tables (frame/header-grammar.ts) as module-level consts, so
+// hot loops read a constant rather than a property of the imported module.
+const TCHAR = TOKEN_CHARS;
+const VCHAR = VALUE_CHARS;
+/** request-target bytes: visible ASCII plus obs-text, as llhttp allows by default. */
 const TARGET_CHARS = new Uint8Array(256);
-{
-  const extra = "!#$%&'*+-.^_`|~";
-  for (let c = 0; c < 256; c++) {
-    const alnum = (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a);
-    TCHAR[c] = alnum || extra.indexOf(String.fromCharCode(c)) !== -1 ? 1 : 0;
-    // RFC 9110 5.5 field-vchar / SP / HTAB, obs-text included.
-    VCHAR[c] = c === HTAB || (c >= 0x20 && c !== 0x7f) ? 1 : 0;
-    // request-target: visible ASCII plus obs-text, as llhttp allows by default.
-    TARGET_CHARS[c] = c > 0x20 && c !== 0x7f ? 1 : 0;
-  }
-}
-/** RFC 9110 5.6.2 tchar: 1 where the byte may appear in a token. Do not mutate. */
-export const TOKEN_CHARS: Readonly<Uint8Array> = TCHAR;
-/** RFC 9110 5.5 field value bytes (VCHAR, obs-text, SP, HTAB): 1 where allowed. Do not mutate. */
-export const VALUE_CHARS: Readonly<Uint8Array> = VCHAR;
+for (let c = 0x21; c < 256; c++) TARGET_CHARS[c] = c === 0x7f ? 0 : 1;
 
 /**
  * Prototype of every `headers` object: empty and frozen, so lookups such as
