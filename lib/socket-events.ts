@@ -34,6 +34,11 @@ export function attachSocket(socket: Socket, owner: SocketEvents): void {
   socket.on('drain', onDrain);
 }
 
+/** The socket's owner now (an upgrade session or a WebSocket), if listeners are attached. */
+export function socketOwner(socket: Socket): SocketEvents | undefined {
+  return (socket as Partial<OwnedSocket>)[kOwner];
+}
+
 /** Hand the socket to a new owner; events from now on go there. */
 export function setSocketOwner(socket: Socket, owner: SocketEvents): void {
   (socket as OwnedSocket)[kOwner] = owner;

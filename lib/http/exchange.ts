@@ -3,13 +3,18 @@
  * the request being read or handled, pipelined bytes held meanwhile
  * (RFC 9112 9.3.2: answered in order), backpressure on a peer that pipelines
  * faster than it reads, and handing the connection back to its session.
+ *
+ * The session is this same object: the App's per-socket UpgradeSession
+ * (lib/server/upgrade-session.ts) extends Exchange, so one socket's state is
+ * one object, found through the socket's one owner reference
+ * (lib/socket-events.ts), and the hand-back is a method call on itself.
  */
 import type * as net from 'node:net';
 import type { HttpRequestHead } from './head';
 import type { HttpRouteHandler } from './request';
 import type { ChunkedDecoder } from './chunked';
 import type { HttpHandler } from './handler';
-import type { Sweepable } from '../sweeper';
+import { socketOwner } from '../socket-events';
 
 const EMPTY: Buffer = Buffer.alloc(0);
 
@@ -26,24 +31,6 @@ export enum Phase {
   DRAINING = 4,
 }
 
-/** What HttpHandler needs of the UpgradeSession. */
-export interface Session {
-  /**
-   * The request was answered: read the next one from `rest`, or (keepAlive
-   * false) close the connection with closeGracefully (./close.ts).
-   */
-  httpDone(keepAlive: boolean, rest: Buffer): void;
-  /** clock() at the first byte of the request (requestTimeout counts from it). */
-  readonly requestStart: number;
-}
-
-/** The socket property that holds its Exchange. */
-export const kExchange = Symbol('xyra.httpExchange');
-/** A socket with its Exchange. */
-export interface ExchangeSocket extends net.Socket {
-  [kExchange]?: Exchange;
-}
-
 /** Pipelined bytes held while a request is handled before we stop reading. */
 const PIPELINE_HIGH_WATER = 64 * 1024;
 /** httpDone -> session.data -> handle -> ... recursion depth before deferring (deep pipelines). */
@@ -51,20 +38,19 @@ const MAX_SYNC_DEPTH = 32;
 let syncDepth = 0;
 
 /**
- * One connection's HTTP state, reused for each request on it; stored on the
- * socket (symbol), so it goes away with the socket.
- * @internal
+ * One connection's HTTP state, reused for each request on it. The session
+ * that reads request heads extends it (see the top of this file), and its
+ * sweep calls {@link Exchange.requestDeadline}.
  */
-export class Exchange implements Sweepable {
+export abstract class Exchange {
   phase = Phase.IDLE;
-  session: Session | null = null;
   head: HttpRequestHead | null = null;
   /** The route's handler, found before the body is read. */
   fn: HttpRouteHandler | null = null;
   params: Record<string, string> | null = null;
   path = '';
   qStart = -1;
-  /** clock() deadline of the whole request (requestTimeout); in the sweeper while a body is read. */
+  /** clock() deadline of the whole request (requestTimeout) while a body is read; 0: none. */
   deadline = 0;
   keepAlive = true;
   http10 = false;
@@ -86,9 +72,17 @@ export class Exchange implements Sweepable {
     readonly socket: net.Socket,
   ) {}
 
-  /** @internal Sweepable: the request is not complete by its deadline (or the socket is gone). */
-  sweep(now: number): void {
-    if (now >= this.deadline || this.socket.destroyed) this.handler.requestTimedOut(this);
+  /**
+   * The request was answered: read the next one from `rest`, or (keepAlive
+   * false) close the connection with closeGracefully (./close.ts).
+   */
+  abstract httpDone(keepAlive: boolean, rest: Buffer): void;
+  /** clock() at the first byte of the request (requestTimeout counts from it). */
+  abstract readonly requestStart: number;
+
+  /** Called by the session's sweep: the request is not complete by its deadline (or the socket is gone). */
+  requestDeadline(now: number): void {
+    if (this.deadline !== 0 && (now >= this.deadline || this.socket.destroyed)) this.handler.requestTimedOut(this);
   }
 
   /** The response was written: give the connection back (or wait for drain first). */
@@ -117,9 +111,7 @@ export class Exchange implements Sweepable {
 
   /** Hand the connection back to the session, exactly once per request. */
   complete(keepAlive: boolean): void {
-    const session = this.session as Session;
     const socket = this.socket;
-    this.session = null;
     this.phase = Phase.IDLE;
     let rest = EMPTY;
     if (this.pendingBytes > 0) {
@@ -132,14 +124,13 @@ export class Exchange implements Sweepable {
       socket.resume();
     }
     if (!keepAlive || socket.destroyed) {
-      (socket as ExchangeSocket)[kExchange] = undefined;
       // The session ends the socket (closeGracefully) and forgets it.
-      session.httpDone(false, EMPTY);
+      this.httpDone(false, EMPTY);
       return;
     }
     syncDepth++;
     try {
-      session.httpDone(true, rest);
+      this.httpDone(true, rest);
     } finally {
       syncDepth--;
     }
@@ -162,7 +153,13 @@ function completeExchange(ex: Exchange, keepAlive: boolean): void {
   if (ex.phase === Phase.DRAINING) ex.complete(keepAlive);
 }
 
-function onExchangeDrain(this: ExchangeSocket): void {
-  const ex = this[kExchange];
-  if (ex !== undefined && ex.phase === Phase.DRAINING) ex.complete(true);
+/** The Exchange of a socket (its owner while it serves HTTP), or null once it is a WebSocket. */
+export function exchangeOf(socket: net.Socket): Exchange | null {
+  const owner = socketOwner(socket);
+  return owner instanceof Exchange ? owner : null;
+}
+
+function onExchangeDrain(this: net.Socket): void {
+  const ex = exchangeOf(this);
+  if (ex !== null && ex.phase === Phase.DRAINING) ex.complete(true);
 }

@@ -2,10 +2,11 @@
  * The small HTTP/1.1 side of the App: plain (non-upgrade) requests on the
  * same port as the WebSockets, for pages, health checks and benchmarks.
  *
- * The UpgradeSession in lib/app.ts parses each request head and hands it to
- * {@link HttpHandler.handle}; this file routes, reads the body, runs the
- * handler, and the response (./response.ts) gives the connection back with
- * `session.httpDone(keepAlive, leftover)`. Requests on one connection are
+ * The UpgradeSession (lib/server/upgrade-session.ts) parses each request
+ * head and hands it to {@link HttpHandler.handle}; this file routes, reads
+ * the body, runs the handler, and the response (./response.ts) gives the
+ * connection back with `session.httpDone(keepAlive, leftover)`. The session
+ * is itself the connection's Exchange (./exchange.ts). Requests on one connection are
  * handled one at a time, so pipelined requests are answered in order
  * (RFC 9112 9.3.2): bytes that arrive meanwhile wait in the connection's
  * Exchange (./exchange.ts).
@@ -41,7 +42,7 @@ import { HttpError, HttpRequest, type HttpRouteHandler } from './request';
 import { HttpResponse } from './response';
 import { ChunkedDecoder } from './chunked';
 import { BodyFraming, requestFraming, type FramingLimits } from './framing';
-import { Exchange, kExchange, Phase, type ExchangeSocket, type Session } from './exchange';
+import { Phase, exchangeOf, type Exchange } from './exchange';
 import type { ResolvedHttpOptions } from './options';
 
 const EMPTY: Buffer = Buffer.alloc(0);
@@ -111,14 +112,13 @@ export class HttpHandler {
   }
 
   /**
-   * A complete request head arrived on `socket`; `rest` holds the bytes after
-   * it. Reads the body, runs the route's handler, writes the response and then
-   * calls `session.httpDone(keepAlive, leftover)` exactly once.
+   * A complete request head arrived on the connection `ex` (its session);
+   * `rest` holds the bytes after it. Reads the body, runs the route's
+   * handler, writes the response and then calls `ex.httpDone(keepAlive,
+   * leftover)` exactly once.
    */
-  handle(socket: net.Socket, head: HttpRequestHead, rest: Buffer, session: Session): void {
-    let ex = (socket as ExchangeSocket)[kExchange];
-    if (ex === undefined) ex = (socket as ExchangeSocket)[kExchange] = new Exchange(this, socket);
-    ex.session = session;
+  handle(ex: Exchange, head: HttpRequestHead, rest: Buffer): void {
+    const socket = ex.socket;
     ex.head = head;
     ex.phase = Phase.HANDLING;
     ex.http10 = head.versionMinor === 0;
@@ -160,9 +160,7 @@ export class HttpHandler {
   }
 
   /** More bytes arrived while a request is in progress: body, or pipelined requests. */
-  buffer(socket: net.Socket, chunk: Buffer): void {
-    const ex = (socket as ExchangeSocket)[kExchange];
-    if (ex === undefined) return;
+  buffer(ex: Exchange, chunk: Buffer): void {
     switch (ex.phase) {
       case Phase.BODY: {
         if (chunk.length < ex.remaining) {
@@ -218,10 +216,8 @@ export class HttpHandler {
 
   /** Slow path only (the body did not come with the head): time out an idle body, and the whole request. */
   private armBodyTimer(ex: Exchange): void {
-    if (this.requestTimeout > 0 && this.sweeper !== null) {
-      ex.deadline = (ex.session as Session).requestStart + this.requestTimeout;
-      this.sweeper.add(ex);
-    }
+    // The session is in the App's sweeper while it reads heads and bodies: its sweep checks the deadline.
+    if (this.requestTimeout > 0 && this.sweeper !== null) ex.deadline = ex.requestStart + this.requestTimeout;
     if (this.bodyTimeout === 0) return;
     if (!ex.timing) {
       ex.timing = true;
@@ -231,7 +227,7 @@ export class HttpHandler {
   }
 
   private disarmBodyTimer(ex: Exchange): void {
-    if (this.sweeper !== null) this.sweeper.delete(ex);
+    ex.deadline = 0;
     if (!ex.timing) return;
     ex.timing = false;
     ex.socket.setTimeout(0);
@@ -249,7 +245,7 @@ export class HttpHandler {
 
   /** @internal the whole request took longer than requestTimeout: 408 and close (RFC 9110 15.5.9). */
   requestTimedOut(ex: Exchange): void {
-    if (this.sweeper !== null) this.sweeper.delete(ex);
+    ex.deadline = 0;
     if (ex.phase !== Phase.BODY && ex.phase !== Phase.CHUNKED) return;
     this.disarmBodyTimer(ex);
     ex.chunked = null;
@@ -343,9 +339,9 @@ export class HttpHandler {
   }
 }
 
-function onBodyTimeout(this: ExchangeSocket): void {
-  const ex = this[kExchange];
-  if (ex !== undefined) ex.handler.bodyTimedOut(ex);
+function onBodyTimeout(this: net.Socket): void {
+  const ex = exchangeOf(this);
+  if (ex !== null) ex.handler.bodyTimedOut(ex);
 }
 
 function defaultOnError(err: Error): void {

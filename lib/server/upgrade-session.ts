@@ -3,7 +3,9 @@
  * reads request heads (the first, and the next ones of a keep-alive
  * connection) under the head limits and the handshake timeout, hands plain
  * HTTP requests to the HTTP side, and validates and answers an upgrade
- * (RFC 6455 4.2), running the route's upgrade hook.
+ * (RFC 6455 4.2), running the route's upgrade hook. It extends the HTTP
+ * side's per-connection state (Exchange, lib/http/exchange.ts): one object
+ * holds one socket's state, whatever the socket is doing.
  */
 import type * as net from 'node:net';
 import { RequestHeadParser, HttpHeadError, type HttpRequestHead } from '../http/head';
@@ -13,6 +15,7 @@ import { splitUrl, type RouteMatch } from '../router';
 import { clock, type Sweeper } from '../sweeper';
 import { attachSocket } from '../socket-events';
 import { buildErrorResponse, closeGracefully, type HttpHandler, type ResolvedHttpOptions } from '../http';
+import { Exchange } from '../http/exchange';
 import { originAllowed, hostAllowed } from '../origin-policy';
 import { acceptOffer, PerMessageDeflate, type NegotiatedParams, type DeflateOptions } from '../../frame/permessage-deflate';
 import { listHasToken } from '../../frame/header-grammar';
@@ -50,12 +53,13 @@ enum SessionState {
 }
 
 /**
- * A raw connection until its request head is complete: enforces the head
- * limits and the handshake timeout, then upgrades or hands over to HTTP.
+ * A raw connection until it is a WebSocket: reads each request head under
+ * the head limits and the handshake timeout, then upgrades or serves it as
+ * HTTP (the Exchange part of this object) and reads the next one.
  * It is the socket's SocketEvents owner and a Sweepable (checked where it is
  * attached and added); no `implements`, so stripInternal keeps the .d.ts whole.
  */
-export class UpgradeSession {
+export class UpgradeSession extends Exchange {
   private parser: RequestHeadParser;
   private idleSince: number;
   private state = SessionState.HEAD;
@@ -64,7 +68,7 @@ export class UpgradeSession {
   /** The peer half-closed or the socket closed while we were busy. */
   private peerGone = false;
   /** @internal clock() at the first byte of the current request (requestTimeout counts from it); -1 between requests. */
-  requestStart = -1;
+  override requestStart = -1;
   /** The upgrade being answered and its route, for onReject and stats. */
   private upgradeHead: HttpRequestHead | null = null;
   private upgradeRoute: Route | null = null;
@@ -82,8 +86,9 @@ export class UpgradeSession {
 
   constructor(
     private readonly app: SessionHost,
-    readonly socket: net.Socket,
+    socket: net.Socket,
   ) {
+    super(app.http, socket);
     this.parser = new RequestHeadParser(app.headLimits);
     this.idleSince = clock();
   }
@@ -154,6 +159,11 @@ export class UpgradeSession {
       }
       return;
     }
+    if (this.state === SessionState.HTTP) {
+      // requestTimeout while a body is read (the HTTP side sets the deadline).
+      this.requestDeadline(now);
+      return;
+    }
     if (this.state !== SessionState.HEAD) return;
     // Covers a slow request head (slowloris) and an idle keep-alive connection alike.
     if (now - this.idleSince >= this.app.handshakeTimeoutMs) this.destroy();
@@ -176,7 +186,7 @@ export class UpgradeSession {
         this.readHead(chunk);
         break;
       case SessionState.HTTP:
-        this.app.http.buffer(this.socket, chunk);
+        this.handler.buffer(this, chunk);
         break;
       case SessionState.UPGRADING:
         this.holdEarly(chunk);
@@ -241,11 +251,11 @@ export class UpgradeSession {
     // Plain HTTP: the HTTP side answers, and hands the socket back for keep-alive.
     this.parser = new RequestHeadParser(this.app.headLimits);
     this.state = SessionState.HTTP;
-    this.app.http.handle(this.socket, head, rest, this);
+    this.handler.handle(this, head, rest);
   }
 
   /** @internal the HTTP side finished a request; `rest` is any pipelined data. */
-  httpDone(keepAlive: boolean, rest: Buffer): void {
+  override httpDone(keepAlive: boolean, rest: Buffer): void {
     if (this.state !== SessionState.HTTP) return;
     if (!keepAlive || this.peerGone || this.app.shuttingDown) {
       this.release();
