@@ -2,8 +2,9 @@
  * The reconnecting client: `connect(url, { reconnect: {...} })` gives a
  * ReconnectingWebSocket that outlives its connections. Each connection is an
  * ordinary client WebSocket (lib/client.ts); this file owns the one timer
- * between them, the queue of messages sent meanwhile, and the events. The
- * decisions (backoff, which closes are retried) are in reconnect-policy.ts.
+ * between them and the events. The messages sent meanwhile wait in
+ * reconnect-queue.ts; the decisions (backoff, which closes are retried) are
+ * in reconnect-policy.ts.
  *
  * Decisions:
  * - `await connect(...)` resolves at once with the object in CONNECTING, and
@@ -22,41 +23,20 @@
  *   aborts an attempt in flight, so nothing is left to hold the process.
  */
 import type { ClientOptions } from './client';
-import { parseWebSocketUrl } from './handshake';
 import type { WebSocket, SendData } from './websocket';
-import { ReadyState, SendStatus, toBuffer } from './websocket';
+import { ReadyState, SendStatus } from './websocket';
 import { OpCode } from '../frame/opcode';
 import { CloseCode, encodeClosePayload } from '../frame/close-codes';
 import { UsageError } from '../frame/protocol-error';
-import { backoffDelay, resolveReconnectOptions, type DisconnectInfo, type ReconnectOptions, type ResolvedReconnectOptions } from './reconnect-policy';
+import { backoffDelay, resolveReconnectOptions, type DisconnectInfo, type ResolvedReconnectOptions } from './reconnect-policy';
+import { OfflineQueue } from './reconnect-queue';
+import { checkReconnecting, type ConnectOnce, type ReconnectingClientOptions, type UrlSource } from './reconnect-options';
 
 export { defaultShouldReconnect, backoffCap, backoffDelay } from './reconnect-policy';
 export type { DisconnectInfo, ReconnectOptions } from './reconnect-policy';
-
-/** The URL, or a function called before each attempt (0 for the first) that returns it, e.g. with `?since=<last position>`. */
-export type UrlSource = string | ((attempt: number) => string | Promise<string>);
-
-/** The behaviour callbacks of ClientOptions: a reconnecting client takes listeners (`on`) instead. */
-type BehaviorKeys = 'open' | 'message' | 'drain' | 'ping' | 'pong' | 'close' | 'dropped' | 'subscription' | 'error';
-const BEHAVIOR_KEYS: readonly BehaviorKeys[] = ['open', 'message', 'drain', 'ping', 'pong', 'close', 'dropped', 'subscription', 'error'];
-
-/** Options of `connect(url, { reconnect })`: those of a plain client, less the behaviour callbacks. */
-export interface ReconnectingClientOptions<UserData = any> extends Omit<ClientOptions<UserData>, BehaviorKeys> {
-  /** Reconnect settings, or `true` for the defaults. */
-  reconnect: ReconnectOptions | true;
-}
-
-/** Opens one connection: lib/client.ts's connect, passed in to keep the modules acyclic. */
-export type ConnectOnce = <U>(url: string, options: ClientOptions<U>) => Promise<WebSocket<U>>;
+export type { UrlSource, ReconnectingClientOptions, ConnectOnce } from './reconnect-options';
 
 type Listener = (...args: any[]) => void;
-
-/** A message sent while disconnected. Binary data is copied: the caller may reuse its buffer. */
-interface Queued {
-  data: string | Buffer;
-  binary: boolean;
-  compress: boolean | undefined;
-}
 
 /**
  * A WebSocket that reconnects. Same sending API as a client WebSocket, plus
@@ -81,8 +61,8 @@ export class ReconnectingWebSocket<UserData = any> {
   private abort: AbortController | null = null;
   /** Bumped per attempt and on close(): a late result of an older attempt is thrown away. */
   private generation = 0;
-  private queue: Queued[] = [];
-  private queuedBytes = 0;
+  /** Messages sent while there is no connection. */
+  private readonly queue: OfflineQueue;
   private needDrain = false;
   private lastUrl = '';
   private listeners: Map<string, Listener[]> | null = null;
@@ -104,6 +84,7 @@ export class ReconnectingWebSocket<UserData = any> {
     this.options = options;
     this.policy = policy;
     this.connectOnce = connectOnce;
+    this.queue = new OfflineQueue(policy.maxQueue);
     this.data = options.data as UserData;
     if (typeof source === 'string') this.lastUrl = source;
     // The caller's signal ends the whole object; each attempt gets its own.
@@ -125,7 +106,7 @@ export class ReconnectingWebSocket<UserData = any> {
   /** Bytes queued while disconnected plus those buffered by the current connection. */
   get bufferedAmount(): number {
     const ws = this.current;
-    return this.queuedBytes + (ws === null ? 0 : ws.bufferedAmount);
+    return this.queue.bytes + (ws === null ? 0 : ws.bufferedAmount);
   }
 
   /** The current connection, or null between connections (for remoteAddress, query...). */
@@ -210,22 +191,9 @@ export class ReconnectingWebSocket<UserData = any> {
 
   private enqueue(data: SendData, binary: boolean, compress: boolean | undefined): SendStatus {
     if (this.closed) return SendStatus.DROPPED;
-    let item: string | Buffer;
-    let length: number;
-    if (typeof data === 'string') {
-      item = data;
-      length = Buffer.byteLength(data, 'utf8');
-    } else {
-      const view = toBuffer(data);
-      length = view.length;
-      if (this.queuedBytes + length > this.policy.maxQueue) return SendStatus.DROPPED;
-      item = Buffer.from(view);
-    }
-    if (this.queuedBytes + length > this.policy.maxQueue) return SendStatus.DROPPED;
-    this.queue.push({ data: item, binary, compress });
-    this.queuedBytes += length;
-    this.needDrain = true;
-    return SendStatus.BACKPRESSURE;
+    const status = this.queue.push(data, binary, compress);
+    if (status === SendStatus.BACKPRESSURE) this.needDrain = true;
+    return status;
   }
 
   // ------------------------------------------------------------ closing
@@ -333,22 +301,8 @@ export class ReconnectingWebSocket<UserData = any> {
     ws.on('pong', this.onPong);
     ws.on('error', this.onError);
     // The queue first, in order: before anything an 'open' listener sends.
-    let backpressure = false;
-    if (this.queue.length > 0) {
-      const queue = this.queue;
-      this.queue = [];
-      this.queuedBytes = 0;
-      let dropped: Queued[] | null = null;
-      ws.cork(() => {
-        for (let i = 0; i < queue.length; i++) {
-          const m = queue[i];
-          const status = ws.send(m.data, m.binary, m.compress);
-          if (status === SendStatus.BACKPRESSURE) backpressure = true;
-          else if (status === SendStatus.DROPPED) (dropped ??= []).push(m);
-        }
-      });
-      if (dropped !== null) for (const m of dropped as Queued[]) this.emit('dropped', m.data);
-    }
+    const { backpressure, dropped } = this.queue.sendOn(ws);
+    if (dropped !== null) for (const m of dropped) this.emit('dropped', m.data);
     if (this.current !== ws) return;
     this.emit('open');
     // Queued sends answered BACKPRESSURE: 'drain' now, or when the connection drains.
@@ -416,9 +370,7 @@ export class ReconnectingWebSocket<UserData = any> {
     this.state = ReadyState.CLOSED;
     this.current = null;
     this.options.signal?.removeEventListener('abort', this.onAbort);
-    const queue = this.queue;
-    this.queue = [];
-    this.queuedBytes = 0;
+    const queue = this.queue.takeAll();
     for (let i = 0; i < queue.length; i++) this.emit('dropped', queue[i].data);
     this.emit('close', code, reason, info);
   }
@@ -508,14 +460,7 @@ export function connectReconnecting<UserData>(
 ): Promise<ReconnectingWebSocket<UserData>> {
   let ws: ReconnectingWebSocket<UserData>;
   try {
-    if (options.signal?.aborted) throw options.signal.reason instanceof Error ? options.signal.reason : new Error('Aborted');
-    if (typeof url === 'string') parseWebSocketUrl(url);
-    else if (typeof url !== 'function') throw new UsageError('url must be a string or a function returning one');
-    for (const key of BEHAVIOR_KEYS) {
-      if (typeof (options as unknown as Record<string, unknown>)[key] === 'function') {
-        throw new UsageError(`A reconnecting client takes listeners, not the '${key}' callback option: use ws.on('${key}', ...)`);
-      }
-    }
+    checkReconnecting(url, options);
     ws = new ReconnectingWebSocket<UserData>(url, options, resolveReconnectOptions(options.reconnect), connectOnce);
   } catch (err) {
     return Promise.reject(err);
