@@ -181,9 +181,10 @@ export class App {
    * port. A path (`'/run/app.sock'` or `{ path }`) listens on a Unix domain
    * socket instead (behind nginx); the promise then gives the path. Fails
    * (EADDRINUSE, EACCES) by rejecting, once. After `close()` an App can
-   * listen again.
+   * listen again. `callback`, if given, gets the same value first.
    */
-  listen(port?: number, host?: string | ((port: number) => void), callback?: (port: number) => void): Promise<number>;
+  listen(port?: number, callback?: (port: number) => void): Promise<number>;
+  listen(port: number, host: string | undefined, callback?: (port: number) => void): Promise<number>;
   listen(options: { port?: number; host?: string }, callback?: (port: number) => void): Promise<number>;
   listen(path: string | { path: string }, callback?: (path: string) => void): Promise<string>;
   listen(where: number | string | ListenOptions = 8000, host?: string | ((port: any) => void), callback?: (port: any) => void): Promise<number | string> {

@@ -174,6 +174,24 @@ export async function typeChecks(app: App): Promise<void> {
   c.off('message', onClose);
   // @ts-expect-error no such event
   c.once('opened', () => {});
+  // listen(): one overload per form; a port resolves to the port, a path to the path.
+  const ports: Array<Promise<number>> = [
+    app.listen(),
+    app.listen(0),
+    app.listen(0, (port: number) => void port),
+    app.listen(0, '127.0.0.1'),
+    app.listen(0, process.env.HOST),
+    app.listen(0, '::1', (port: number) => void port),
+    app.listen({ port: 0, host: '127.0.0.1' }, (port: number) => void port),
+  ];
+  const paths: Array<Promise<string>> = [app.listen('/run/xyra.sock'), app.listen({ path: '/run/xyra.sock' }, (path: string) => void path)];
+  // @ts-expect-error a Unix socket path resolves to the path, not a port
+  const notPort: Promise<number> = app.listen({ path: '/run/xyra.sock' });
+  // @ts-expect-error the callback of a port gets a number
+  void app.listen(0, (port: string) => void port);
+  // @ts-expect-error a host comes after a port
+  void app.listen('127.0.0.1', 8000);
+  void [ports, paths, notPort];
 }
 
 describe('once and off', () => {
