@@ -1,4 +1,4 @@
-import { UsageError } from '../frame/protocol-error';
+import { UsageError } from '../errors';
 
 /**
  * Topic matching for pub/sub, MQTT-style (MQTT 3.1.1 section 4.7):
