@@ -29,7 +29,7 @@ export interface ConnectionHandler {
   onMessage(data: Buffer, isBinary: boolean): void;
   onPing(payload: Buffer): void;
   onPong(payload: Buffer): void;
-  /** Output is waiting in `connection.output`; write it soon. */
+  /** Output is waiting (`connection.takeOutput()`); write it soon. */
   onOutput(): void;
   /**
    * The transport should be shut down once the output is written: the closing
@@ -40,6 +40,7 @@ export interface ConnectionHandler {
   onReadPause(paused: boolean): void;
 }
 
+/** How a Connection is configured (lib/websocket.ts coerces the options once). */
 export interface ConnectionOptions {
   role: 'server' | 'client';
   /** Maximum size of one message, after decompression. RFC 6455 10.4. */
@@ -49,7 +50,7 @@ export interface ConnectionOptions {
   /** Answer pings automatically (RFC 6455 5.5.2). */
   autoPong: boolean;
   /**
-   * Most frames accepted between two {@link Connection.resetFrameCount} calls:
+   * Most frames accepted between two `Connection.resetFrameCount()` calls:
    * every data frame (each fragment) and every ping and pong counts; close
    * frames do not. Past it the connection fails with 1008. 0 = no limit.
    */
