@@ -475,7 +475,7 @@ export class WebSocket<UserData = any> implements ConnectionHandler, Sweepable, 
    */
   private watchDrain(): void {
     const conn = this.conn;
-    if (conn.pendingBytes > 0 || conn.output.length > 0) return;
+    if (conn.pendingBytes > 0) return;
     const socket = this.socket;
     if (socket.writableNeedDrain || socket.writableLength === 0 || socket.destroyed || socket.writableEnded) return;
     socket.write(EMPTY, this.drainCheck());
@@ -857,7 +857,7 @@ export class WebSocket<UserData = any> implements ConnectionHandler, Sweepable, 
   flush(): void {
     this.queued = false;
     const conn = this.conn;
-    if (conn.outputBytes === 0 && conn.output.length === 0) return;
+    if (conn.outputBytes === 0) return;
     const bytes = conn.outputBytes;
     const out = conn.takeOutput();
     const socket = this.socket;
@@ -914,7 +914,7 @@ export class WebSocket<UserData = any> implements ConnectionHandler, Sweepable, 
       this.pingOutstanding = false;
     }
     const conn = this.conn;
-    if (conn.closeSent || conn.closeReceived) {
+    if (conn.closeExpected()) {
       // RFC 6455 7.1.1: don't wait for the peer forever; a failed connection
       // (7.1.7) only gets a short grace for our close frame to leave.
       let wait = this.opts.closeTimeout;
@@ -1027,16 +1027,8 @@ export class WebSocket<UserData = any> implements ConnectionHandler, Sweepable, 
     if (this.finished) return;
     this.finished = true;
     const conn = this.conn;
-    let code: number;
-    let reason: string;
-    if (conn.closeReceived || conn.error !== null) {
-      code = conn.closeCode;
-      reason = conn.closeReason;
-    } else {
-      // RFC 6455 7.1.5: no close frame received means 1006.
-      code = CloseCode.ABNORMAL;
-      reason = '';
-    }
+    // RFC 6455 7.1.5: 1006 when no close frame was received.
+    const { code, reason } = conn.closeInfo();
     conn.destroy();
     this.hold = null;
     const held = this.extras?.held ?? null;
