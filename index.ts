@@ -17,7 +17,7 @@ export { HttpError } from './lib/http';
 export type { HttpRequest, HttpResponse, HttpRouteHandler, HttpOptions } from './lib/http';
 export { OpCode } from './frame/opcode';
 export { CloseCode } from './frame/close-codes';
-export { ProtocolError, UsageError } from './frame/protocol-error';
+export { ProtocolError, UsageError } from './errors';
 export { TopicTrie, InMemoryBroker } from './pubsub';
 export type { Broker, SubscribeOptions } from './pubsub';
 export { BusError } from './lib/bus';

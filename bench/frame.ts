@@ -15,7 +15,8 @@ import * as v8 from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { isUtf8 } from 'node:buffer';
 import { randomFillSync } from 'node:crypto';
-import { encodeFrame, encodeFrameInto, isSmallPayload, smallFrameSize, slabFor, slabPosition, slabCommit, writeSmallFrame } from '../frame/encoder';
+import { frameSize, nextMaskKey, writeFrame } from '../frame/encoder';
+import { OutputQueue } from '../lib/output-queue';
 import { unmask } from '../frame/mask';
 import { FrameParser } from '../frame/parser';
 import type { FrameHandler } from '../frame/parser';
@@ -103,9 +104,10 @@ function report(title: string, frames: number, payloadBytes: number, results: Ma
 function buildStream(count: number, size: number): Buffer {
   const payload = Buffer.allocUnsafe(size);
   randomFillSync(payload);
-  const parts: Buffer[] = [];
-  for (let i = 0; i < count; i++) encodeFrameInto(parts, 2, payload, true, false, true);
-  return Buffer.concat(parts);
+  const size1 = frameSize(size, true);
+  const stream = Buffer.allocUnsafe(count * size1);
+  for (let i = 0; i < count; i++) writeFrame(stream, i * size1, 2, payload, true, false, nextMaskKey());
+  return stream;
 }
 
 /** Views of `work` in CHUNK-sized pieces: what a socket would deliver. */
@@ -232,41 +234,27 @@ function encodeBench(label: string, spec: { count: number; size: number }, maske
   const target = Buffer.allocUnsafe(spec.size + 14);
   const results = race(([
     {
-      name: 'xyra encodeFrame',
+      // The frame writer alone, into one reused buffer (a copy of the payload
+      // per frame even when large: the output queue avoids that, see below).
+      name: 'xyra writeFrame',
       run: () => {
         let n = 0;
-        for (let i = 0; i < spec.count; i++) n += encodeFrame(2, payload, true, false, masked).length;
+        for (let i = 0; i < spec.count; i++) n += writeFrame(target, 0, 2, payload, true, false, masked ? nextMaskKey() : null);
         return n;
       },
     },
     {
-      name: 'xyra encodeFrameInto',
+      // What a connection does: queue frames (small ones into the shared slab,
+      // no allocation per frame, as one run), take the batch for writev every 64.
+      name: 'xyra OutputQueue',
       run: () => {
-        // As a connection would: append frames to a batch, hand the batch to
-        // writev every 64 frames and start a new one.
+        const q = new OutputQueue(masked);
         let n = 0;
-        let out: Buffer[] = [];
         for (let i = 0; i < spec.count; i++) {
-          n += encodeFrameInto(out, 2, payload, true, false, masked);
-          if ((i & 63) === 63) out = [];
+          q.push(2, payload, true, false);
+          if ((i & 63) === 63) n += q.take().length;
         }
-        return n + out.length;
-      },
-    },
-    {
-      // What a connection does for small frames: write header and payload into
-      // the shared slab (no allocation per frame); large frames use encodeFrameInto.
-      name: 'xyra slab writer',
-      run: () => {
-        let n = 0;
-        const size = smallFrameSize(spec.size, masked);
-        for (let i = 0; i < spec.count; i++) {
-          const slab = slabFor(size);
-          const at = slabPosition();
-          n += writeSmallFrame(slab, at, 2, payload, true, false, masked);
-          slabCommit(size);
-        }
-        return n;
+        return n + q.take().length;
       },
     },
     {
@@ -285,11 +273,10 @@ function encodeBench(label: string, spec: { count: number; size: number }, maske
         return spec.count;
       },
     },
-  ] as Array<{ name: string; run: () => number }>).filter((c) => c.name !== 'xyra slab writer' || isSmallPayload(spec.size)));
+  ] as Array<{ name: string; run: () => number }>));
   report(`Encode: ${label}, ${masked ? 'masked (client role)' : 'unmasked (server role)'}`, spec.count, spec.count * spec.size, results, [
-    'xyra encodeFrame',
-    'xyra encodeFrameInto',
-    ...(isSmallPayload(spec.size) ? ['xyra slab writer'] : []),
+    'xyra writeFrame',
+    'xyra OutputQueue',
   ]);
 }
 

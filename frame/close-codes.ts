@@ -4,7 +4,7 @@
  * reason body is parsed and built.
  */
 
-import { ProtocolError, UsageError } from './protocol-error';
+import { ProtocolError, UsageError } from '../errors';
 import { isValidUtf8 } from './utf8';
 
 /** Close codes defined by RFC 6455 7.4.1 and the IANA registry (11.7). */
@@ -29,8 +29,11 @@ export enum CloseCode {
   TLS_HANDSHAKE = 1015,
 }
 
+/** RFC 6455 5.5: a control frame (close, ping, pong) carries at most 125 payload bytes. */
+export const MAX_CONTROL_PAYLOAD = 125;
+
 /** RFC 6455 5.5: a control frame payload is at most 125 bytes, 2 of them the code. */
-export const MAX_CLOSE_REASON_BYTES = 123;
+export const MAX_CLOSE_REASON_BYTES = MAX_CONTROL_PAYLOAD - 2;
 
 /**
  * Whether `code` may appear in a CLOSE frame on the wire (RFC 6455 7.4.1,
@@ -100,4 +103,22 @@ export function encodeClosePayload(code?: number, reason?: string): Buffer {
   body.writeUInt16BE(code, 0);
   if (reasonLength > 0) body.write(reason as string, 2, 'utf8');
   return body;
+}
+
+/**
+ * Cut a close reason to at most 123 bytes of UTF-8 without splitting a
+ * character: a reason the local side did not choose (the message of a
+ * ProtocolError, say) must still fit in the CLOSE frame (RFC 6455 5.5).
+ */
+export function truncateReason(reason: string): string {
+  if (Buffer.byteLength(reason) <= MAX_CLOSE_REASON_BYTES) return reason;
+  let out = '';
+  let bytes = 0;
+  for (const ch of reason) {
+    const n = Buffer.byteLength(ch);
+    if (bytes + n > MAX_CLOSE_REASON_BYTES) break;
+    out += ch;
+    bytes += n;
+  }
+  return out;
 }

@@ -56,14 +56,22 @@ function xorInPlace(buf: Buffer, start: number, end: number, k: number, keyOffse
  * with the 4-byte `key`. `source` is never modified unless it is `output`.
  */
 export function mask(source: Buffer, key: Buffer, output: Buffer, offset: number, length: number): void {
+  maskInt(source, keyToInt(key), output, offset, length);
+}
+
+/**
+ * {@link mask} with the key as a little-endian int32 (`key[0]` in the low
+ * byte), the form frame/encoder.ts draws keys in: no key Buffer per frame.
+ */
+export function maskInt(source: Buffer, key: number, output: Buffer, offset: number, length: number): void {
   if (length < WORD_THRESHOLD || !LITTLE_ENDIAN) {
-    for (let i = 0; i < length; i++) output[offset + i] = source[i] ^ key[i & 3];
+    for (let i = 0; i < length; i++) output[offset + i] = source[i] ^ (key >>> ((i & 3) << 3));
     return;
   }
   // memcpy then an aligned in-place XOR: source and output rarely share the
   // same alignment mod 4, and the copy is far cheaper than unaligned access.
   source.copy(output, offset, 0, length);
-  xorInPlace(output, offset, offset + length, keyToInt(key), 0);
+  xorInPlace(output, offset, offset + length, key, 0);
 }
 
 /**

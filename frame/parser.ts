@@ -11,10 +11,10 @@
  * `Buffer.concat`, no per-frame closures.
  */
 
-import { CloseCode } from './close-codes';
+import { CloseCode, MAX_CONTROL_PAYLOAD } from './close-codes';
 import { unmaskRangeInt } from './mask';
 import { OpCode } from './opcode';
-import { ProtocolError } from './protocol-error';
+import { ProtocolError } from '../errors';
 
 /** Receives parsed frames. Methods are called synchronously from {@link FrameParser.push}. */
 export interface FrameHandler {
@@ -304,7 +304,7 @@ export class FrameParser {
     if (control) {
       // RFC 6455 5.5: control frames must not be fragmented, payload <= 125.
       if (!fin) throw this.fail(CloseCode.PROTOCOL_ERROR, 'Fragmented control frame');
-      if (length7 > 125) throw this.fail(CloseCode.PROTOCOL_ERROR, 'Control frame payload > 125 bytes');
+      if (length7 > MAX_CONTROL_PAYLOAD) throw this.fail(CloseCode.PROTOCOL_ERROR, 'Control frame payload > 125 bytes');
     }
     const masked = (b1 & 0x80) !== 0;
     // RFC 6455 5.1: clients mask, servers do not; either mismatch fails.

@@ -18,7 +18,7 @@ import { HttpHandler, type HttpRouteHandler, resolveHttpOptions, type ResolvedHt
 import { PROMETHEUS_CONTENT_TYPE } from './metrics';
 import { checkOptionKeys, HTTP_OPTION_KEYS } from './option-check';
 import { CloseCode } from '../frame/close-codes';
-import { UsageError } from '../frame/protocol-error';
+import { UsageError } from '../errors';
 import { listHasToken } from '../frame/header-grammar';
 import { APP_OPTION_KEYS, checkTimeout, checkCloseOptions, type AppOptions, type AppBehavior, type RouteOptions, type CloseOptions, type ListenOptions } from './server/options';
 import { RouteTable, type Route } from './server/routes';

@@ -18,7 +18,8 @@ import { checkOptionKeys, SOCKET_OPTION_KEYS, BEHAVIOR_KEYS, DEFLATE_OPTION_KEYS
 import { WebSocket, type WebSocketBehavior, type WebSocketOwner } from './websocket';
 import { resolveSocketOptions, type SocketOptions } from './options';
 import { Sweeper } from './sweeper';
-import { acceptResponse, buildOffer, PerMessageDeflate, type DeflateOptions } from '../frame/permessage-deflate';
+import { acceptResponse, buildOffer, type DeflateOptions } from '../frame/deflate-params';
+import { PerMessageDeflate } from './deflate/codec';
 import { connectReconnecting, type ReconnectingClientOptions, type ReconnectingWebSocket, type UrlSource } from './reconnect';
 import type { ReconnectOptions } from './reconnect-policy';
 

@@ -11,7 +11,7 @@
  * tables cannot drift from the types.
  */
 import { UsageError } from '../frame/protocol-error';
-import type { DeflateOptions } from '../frame/permessage-deflate';
+import type { DeflateOptions } from '../frame/deflate-params';
 import type { SocketOptions } from './options';
 import type { WebSocketBehavior } from './websocket';
 import type { HttpOptions } from './http';

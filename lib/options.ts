@@ -2,7 +2,7 @@
  * Options shared by server routes and clients, with bounded defaults. Coerced
  * once into a plain object of fixed shape (house style: stable shapes).
  */
-import type { DeflateOptions } from '../frame/permessage-deflate';
+import type { DeflateOptions } from '../frame/deflate-params';
 import { UsageError } from '../frame/protocol-error';
 
 export interface SocketOptions {

@@ -8,8 +8,8 @@ import { InMemoryBroker, validateTopic, type Broker, type SubscribeOptions } fro
 import { WebSocket, type PubSubHub, type SendData, toBuffer } from './websocket';
 import { SendStatus } from './connection';
 import { OpCode } from '../frame/opcode';
-import { writeFrameHeader, frameHeaderSize } from '../frame/encoder';
-import { compressOnce } from '../frame/permessage-deflate';
+import { writeFrame, frameSize } from '../frame/encoder';
+import { compressOnce } from './deflate/codec';
 import { BusFlag, type Bus, type BusGapInfo, type BusSink } from './bus';
 import { UsageError } from '../frame/protocol-error';
 import { clock } from './sweeper';
@@ -281,10 +281,8 @@ function onSubscriptionChange(owner: HubOwner, ws: WebSocket, topic: string, new
 
 /** Build an unmasked frame as one Buffer (server role: shareable by every recipient). */
 function buildFrame(opcode: number, payload: Buffer, rsv1: boolean): Buffer {
-  const headerSize = frameHeaderSize(payload.length, false);
-  const frame = Buffer.allocUnsafe(headerSize + payload.length);
-  writeFrameHeader(frame, 0, opcode, true, rsv1, payload.length, null);
-  payload.copy(frame, headerSize);
+  const frame = Buffer.allocUnsafe(frameSize(payload.length, false));
+  writeFrame(frame, 0, opcode, payload, true, rsv1, null);
   return frame;
 }
 
@@ -306,10 +304,9 @@ function deliver(sub: WebSocket, message: unknown): void {
 /** Send one variant of a publish to `sub`: the shared frame, or compressed for it alone. */
 function sendVariant(sub: WebSocket, v: Variant): SendStatus {
   const conn = sub.conn;
-  const deflate = conn.deflate;
   let frame: Buffer;
-  if (deflate !== null && (v.compress ?? v.payload.length >= deflate.threshold)) {
-    if (!deflate.params.serverNoContextTakeover || deflate.params.serverMaxWindowBits !== 15) {
+  if (conn.wouldCompress(v.payload.length, v.compress)) {
+    if (!conn.canShareDeflatedFrame()) {
       // This peer's inflater expects our per-connection context (a shared
       // frame would corrupt it), or a smaller window than the shared frame
       // uses: compress for this socket alone.

@@ -6,7 +6,7 @@
 import type { ClientOptions } from './client';
 import type { WebSocket } from './websocket';
 import { parseWebSocketUrl } from './handshake';
-import { UsageError } from '../frame/protocol-error';
+import { UsageError } from '../errors';
 import type { ReconnectOptions } from './reconnect-policy';
 
 /** The URL, or a function called before each attempt (0 for the first) that returns it, e.g. with `?since=<last position>`. */

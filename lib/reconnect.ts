@@ -27,7 +27,7 @@ import type { WebSocket, SendData } from './websocket';
 import { ReadyState, SendStatus } from './websocket';
 import { OpCode } from '../frame/opcode';
 import { CloseCode, encodeClosePayload } from '../frame/close-codes';
-import { UsageError } from '../frame/protocol-error';
+import { UsageError } from '../errors';
 import { backoffDelay, resolveReconnectOptions, type DisconnectInfo, type ResolvedReconnectOptions } from './reconnect-policy';
 import { OfflineQueue } from './reconnect-queue';
 import { checkReconnecting, type ConnectOnce, type ReconnectingClientOptions, type UrlSource } from './reconnect-options';

@@ -14,7 +14,7 @@ import { ReadyState, SendStatus } from './connection';
 import type { ResolvedSocketOptions } from './options';
 import { clock } from './sweeper';
 import { OpCode } from '../frame/opcode';
-import { UsageError } from '../frame/protocol-error';
+import { UsageError } from '../errors';
 import { splitUrl } from './router';
 import type { SubscribeOptions } from '../pubsub';
 import type { RecoverOptions, RecoveryResult } from './recovery';

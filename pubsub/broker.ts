@@ -1,4 +1,6 @@
-import { TopicLimits, TopicTrie, type SubscribeOptions } from './topic-trie';
+import { TopicTrie } from './topic-trie';
+import type { SubscribeOptions, TopicLimits } from './topic';
+import { DepthSlots } from './depth-slots';
 
 /**
  * Where subscriptions live and how a publish finds its local recipients. The
@@ -63,8 +65,8 @@ export interface InMemoryBrokerOptions<S> extends TopicLimits {
 
 /**
  * Reusable publish state, passed to TopicTrie.forEachMatch as its context so
- * publishing allocates no closure. publish() saves and restores the fields
- * around the call, so a `deliver` that publishes again is safe.
+ * publishing allocates no closure. One per nesting depth (DepthSlots), so a
+ * `deliver` that publishes again is safe.
  */
 interface PublishState<S> {
   message: unknown;
@@ -81,6 +83,10 @@ interface PublishState<S> {
  */
 const AS_STORED: SubscribeOptions = Object.freeze({ pattern: true });
 
+function newPublishState<S>(): PublishState<S> {
+  return { message: undefined, exclude: null, deliver: null, recipients: 0 };
+}
+
 function deliverOne<S>(sub: S, st: PublishState<S>): void {
   if (sub === st.exclude) return;
   st.recipients++;
@@ -93,7 +99,7 @@ export class InMemoryBroker<S extends object> implements Broker<S> {
   /** The underlying subscription index (exposed for stats such as nodeCount). */
   readonly trie: TopicTrie<S>;
   private readonly onChange: SubscriptionChangeHook<S> | null;
-  private readonly st: PublishState<S> = { message: undefined, exclude: null, deliver: null, recipients: 0 };
+  private readonly states = new DepthSlots<PublishState<S>>(newPublishState);
 
   /** @param options topic limits and the optional presence hook. */
   constructor(options?: InMemoryBrokerOptions<S>) {
@@ -156,11 +162,7 @@ export class InMemoryBroker<S extends object> implements Broker<S> {
 
   /** See Broker.publish. */
   publish(topic: string, message: unknown, exclude: S | null, deliver: (sub: S, message: unknown) => void): number {
-    const st = this.st;
-    const prevMessage = st.message;
-    const prevExclude = st.exclude;
-    const prevDeliver = st.deliver;
-    const prevRecipients = st.recipients;
+    const st = this.states.enter();
     st.message = message;
     st.exclude = exclude;
     st.deliver = deliver;
@@ -169,10 +171,11 @@ export class InMemoryBroker<S extends object> implements Broker<S> {
       this.trie.forEachMatch(topic, deliverOne, st);
       return st.recipients;
     } finally {
-      st.message = prevMessage;
-      st.exclude = prevExclude;
-      st.deliver = prevDeliver;
-      st.recipients = prevRecipients;
+      // Hold no message or socket past its publish.
+      st.message = undefined;
+      st.exclude = null;
+      st.deliver = null;
+      this.states.leave();
     }
   }
 }

@@ -1,222 +1,20 @@
-import { UsageError } from '../frame/protocol-error';
+import { UsageError } from '../errors';
+import {
+  DEFAULT_MAX_DEPTH,
+  DEFAULT_MAX_TOPIC_LENGTH,
+  TopicKind,
+  classify,
+  hasWildcardLevel,
+  wantsPattern,
+  wildcardPublishError,
+  type SubscribeOptions,
+  type TopicLimits,
+} from './topic';
+import { WildcardTrie } from './wildcard-trie';
 
-/**
- * Topic matching for pub/sub, MQTT-style (MQTT 3.1.1 section 4.7):
- *
- * - A topic is a string of levels separated by `/`. `room1` is one level;
- *   `a//b` has an empty middle level, which is allowed (as in MQTT) and matches
- *   only itself or a `+`.
- * - In a subscription pattern, a level that is exactly `+` matches exactly one
- *   level, and a level that is exactly `#` matches any number of levels,
- *   including none (`chat/#` matches `chat`, `chat/a`, `chat/a/b`; `#` alone
- *   matches everything). `#` must be the last level.
- * - `+` or `#` inside a longer level is an ordinary character: `#general` and
- *   `a+b` are literal.
- * - Unlike MQTT, topics starting with `$` get no special treatment.
- * - A subscription is literal unless it asks for a pattern (`{ pattern: true }`),
- *   as Redis separates SUBSCRIBE from PSUBSCRIBE: a topic string taken from a
- *   URL or a message can never widen into a wildcard by accident. A literal
- *   subscription to a string with a whole-level `+` or `#` is refused (no
- *   publish can ever reach it: publishing to such a topic throws).
- *
- * Lengths are counted in UTF-16 code units (`string.length`), which is O(1);
- * a 1024-unit topic is at most 3072 bytes of UTF-8.
- */
-
-/** Default cap on a topic's or pattern's length, in UTF-16 code units. */
-export const DEFAULT_MAX_TOPIC_LENGTH = 1024;
-/** Default cap on the number of `/`-separated levels in a topic or pattern. */
-export const DEFAULT_MAX_DEPTH = 32;
-
-/** Caps against abuse (a client subscribing to huge or very deep topics). */
-export interface TopicLimits {
-  /** Longest accepted topic or pattern, in UTF-16 code units. Default 1024. */
-  maxTopicLength?: number;
-  /** Most `/`-separated levels accepted in a topic or pattern. Default 32. */
-  maxDepth?: number;
-}
-
-/** What a validated topic string is. */
-export enum TopicKind {
-  /** No whole-level wildcard: matches only the identical topic string. */
-  Exact = 0,
-  /** Has at least one level that is exactly `+` or `#`. */
-  Wildcard = 1,
-}
-
-/**
- * How `subscribe`, `unsubscribe` and `isSubscribed` read their topic string;
- * the same object for TopicTrie, Broker and `ws.subscribe(topic, options)`.
- */
-export interface SubscribeOptions {
-  /**
-   * `true`: the string is a pattern whose whole-level `+` and `#` are
-   * wildcards (Redis's PSUBSCRIBE). Default `false`: the string is one
-   * literal topic (Redis's SUBSCRIBE); a whole-level `+` or `#` in it is a
-   * UsageError. A pattern without wildcard levels matches only itself and is
-   * the same subscription as that literal topic.
-   */
-  pattern?: boolean;
-}
-
-/** Whether `options` asks for a pattern; a malformed options object is a UsageError. */
-function wantsPattern(options: SubscribeOptions | undefined): boolean {
-  if (options === undefined) return false;
-  if (typeof options !== 'object' || options === null) {
-    throw new UsageError(`subscribe options must be an object such as { pattern: true }, got ${options === null ? 'null' : typeof options}`);
-  }
-  const p = options.pattern;
-  if (p === undefined || p === false) return false;
-  if (p === true) return true;
-  throw new UsageError(`options.pattern must be a boolean, got ${typeof p}`);
-}
-
-const PLUS = 0x2b; // '+'
-const HASH = 0x23; // '#'
-
-/** Shortened, quoted form of a (possibly 1 KiB) topic for error messages. */
-function show(s: string): string {
-  return JSON.stringify(s.length > 64 ? s.slice(0, 61) + '...' : s);
-}
-
-/**
- * Checks type, emptiness, length and depth, and finds whole-level wildcards.
- * Uses native indexOf scans rather than a per-char loop: publish runs this on
- * every message. With `literalOp` (the literal subscribe or unsubscribe being
- * validated), a whole-level wildcard throws the error that points to
- * `{ pattern: true }`.
- */
-function classify(str: string, what: string, maxLength: number, maxDepth: number, literalOp: string | null = null): TopicKind {
-  if (typeof str !== 'string') {
-    throw new TypeError(`${what} must be a string, got ${str === null ? 'null' : typeof str}`);
-  }
-  const len = str.length;
-  if (len === 0) throw new UsageError(`${what} must not be empty`);
-  if (len > maxLength) {
-    throw new UsageError(`${what} ${show(str)} is ${len} characters long; the limit is ${maxLength}`);
-  }
-  let depth = 1;
-  for (let i = str.indexOf('/'); i !== -1; i = str.indexOf('/', i + 1)) {
-    if (++depth > maxDepth) {
-      throw new UsageError(`${what} ${show(str)} has more than ${maxDepth} levels`);
-    }
-  }
-  // Fast exit for the common case: no '+' or '#' anywhere.
-  if (str.indexOf('+') === -1 && str.indexOf('#') === -1) return TopicKind.Exact;
-
-  let kind = TopicKind.Exact;
-  let start = 0;
-  while (start <= len) {
-    let end = str.indexOf('/', start);
-    if (end === -1) end = len;
-    if (end - start === 1) {
-      const c = str.charCodeAt(start);
-      if (literalOp !== null && (c === PLUS || c === HASH)) throw literalWildcardError(str, literalOp);
-      if (c === PLUS) {
-        kind = TopicKind.Wildcard;
-      } else if (c === HASH) {
-        if (end !== len) {
-          throw new UsageError(`${what} ${show(str)}: '#' may only be the last level`);
-        }
-        kind = TopicKind.Wildcard;
-      }
-    }
-    start = end + 1;
-  }
-  return kind;
-}
-
-/**
- * Validates a concrete topic for publishing: a non-empty string within the
- * limits, with no level that is exactly `+` or `#`.
- * @throws TypeError if `topic` is not a string; UsageError otherwise.
- */
-export function validateTopic(topic: string, limits?: TopicLimits): void {
-  const kind = classify(
-    topic,
-    'topic',
-    limits?.maxTopicLength ?? DEFAULT_MAX_TOPIC_LENGTH,
-    limits?.maxDepth ?? DEFAULT_MAX_DEPTH,
-  );
-  if (kind !== TopicKind.Exact) throw wildcardPublishError(topic);
-}
-
-/**
- * Validates a subscription pattern (`#` only as the last level) and says
- * whether it contains wildcards.
- * @throws TypeError if `pattern` is not a string; UsageError otherwise.
- */
-export function validatePattern(pattern: string, limits?: TopicLimits): TopicKind {
-  return classify(
-    pattern,
-    'pattern',
-    limits?.maxTopicLength ?? DEFAULT_MAX_TOPIC_LENGTH,
-    limits?.maxDepth ?? DEFAULT_MAX_DEPTH,
-  );
-}
-
-function wildcardPublishError(topic: string): UsageError {
-  return new UsageError(
-    `cannot publish to ${show(topic)}: a level that is exactly '+' or '#' is a wildcard, ` +
-      'valid only in subscriptions',
-  );
-}
-
-/**
- * A literal (un)subscription named a string with a wildcard level. Refused
- * rather than stored: the topic can never be published, so the subscription
- * would silently receive nothing, and the caller most likely meant a pattern
- * (or passed a string from a client that should not become one).
- */
-function literalWildcardError(topic: string, op: string): UsageError {
-  return new UsageError(
-    `cannot ${op} the literal topic ${show(topic)}: a level that is exactly '+' or '#' is a wildcard, and no ` +
-      `message can be published to such a topic. For a wildcard subscription pass { pattern: true }, ` +
-      `as in ${op}(${show(topic)}, { pattern: true })`,
-  );
-}
-
-/**
- * Whether an already-validated pattern has a whole-level wildcard. Cheap
- * re-derivation so the reverse index can store bare strings.
- */
-function hasWildcardLevel(p: string): boolean {
-  if (p.indexOf('+') === -1 && p.indexOf('#') === -1) return false;
-  const len = p.length;
-  let start = 0;
-  while (start <= len) {
-    let end = p.indexOf('/', start);
-    if (end === -1) end = len;
-    if (end - start === 1) {
-      const c = p.charCodeAt(start);
-      if (c === PLUS || c === HASH) return true;
-    }
-    start = end + 1;
-  }
-  return false;
-}
-
-/** One level of the wildcard-pattern trie. */
-class TrieNode<S> {
-  /** Literal next levels. Null rather than an empty Map: most nodes are leaves. */
-  children: Map<string, TrieNode<S>> | null = null;
-  /** The `+` next level. */
-  plus: TrieNode<S> | null = null;
-  /** Subscribers whose pattern ends at this level. */
-  subs: Set<S> | null = null;
-  /** Subscribers whose pattern is this node's path followed by `/#` (`#` at the root). */
-  hashSubs: Set<S> | null = null;
-
-  constructor(
-    readonly parent: TrieNode<S> | null,
-    /** Level under `parent`; null for the `+` child and for the root. */
-    readonly key: string | null,
-  ) {}
-
-  isEmpty(): boolean {
-    return this.children === null && this.plus === null && this.subs === null && this.hashSubs === null;
-  }
-}
+// The topic grammar lives in ./topic; these names stay importable from here.
+export { DEFAULT_MAX_DEPTH, DEFAULT_MAX_TOPIC_LENGTH, TopicKind, validatePattern, validateTopic } from './topic';
+export type { SubscribeOptions, TopicLimits } from './topic';
 
 /**
  * Above this many matching subscriber sets, dedupe with a temporary Set
@@ -254,6 +52,10 @@ const DEDUPE_SCAN_LIMIT = 8;
  * visited. The snapshot is free unless such a mutation happens: a subscriber
  * Set that is being iterated is copied on its first write (copy-on-write), and
  * `visit` may even re-enter `forEachMatch`.
+ *
+ * It is its wildcard trie's SetGuard (checked where it is passed, not declared
+ * with `implements`: stripInternal leaves the internal `writable` out of the
+ * published declarations, and an `implements` would then not type-check).
  */
 export class TopicTrie<S extends object> {
   /** Longest accepted topic or pattern, in UTF-16 code units. */
@@ -262,10 +64,7 @@ export class TopicTrie<S extends object> {
   readonly maxDepth: number;
 
   private readonly exact = new Map<string, Set<S>>();
-  private readonly root = new TrieNode<S>(null, null);
-  private nodes = 1;
-  /** Distinct wildcard patterns with at least one subscriber. */
-  private wildcardPatterns = 0;
+  private readonly wildcards = new WildcardTrie<S>(this);
   /** Reverse index: each subscriber's patterns, in subscription order. */
   private readonly bySub = new Map<S, Set<string>>();
   /**
@@ -311,7 +110,7 @@ export class TopicTrie<S extends object> {
         if (w !== set) this.exact.set(pattern, w);
       }
     } else {
-      this.addWildcard(sub, pattern);
+      this.wildcards.add(sub, pattern);
     }
 
     if (mine === undefined) this.bySub.set(sub, (mine = new Set()));
@@ -381,7 +180,7 @@ export class TopicTrie<S extends object> {
       const set = this.exact.get(pattern);
       return set === undefined ? 0 : set.size;
     }
-    const set = this.findWildcardSet(pattern);
+    const set = this.wildcards.find(pattern);
     return set === null ? 0 : set.size;
   }
 
@@ -406,7 +205,7 @@ export class TopicTrie<S extends object> {
     const exactSet = this.exact.get(topic);
     if (exactSet !== undefined) frozen[n++] = exactSet;
     // No wildcard subscriptions: no split, no walk.
-    if (this.wildcardPatterns !== 0) n = this.collect(this.root, topic, 0, n);
+    if (this.wildcards.patterns !== 0) n = this.wildcards.collect(topic, frozen, n);
     if (n === base) return 0;
 
     this.frozenLen = n;
@@ -455,12 +254,12 @@ export class TopicTrie<S extends object> {
 
   /** Number of trie nodes, including the root (1 when there are no wildcard patterns). */
   nodeCount(): number {
-    return this.nodes;
+    return this.wildcards.nodeCount();
   }
 
   /** Number of distinct topics and patterns with at least one subscriber. */
   patternCount(): number {
-    return this.exact.size + this.wildcardPatterns;
+    return this.exact.size + this.wildcards.patterns;
   }
 
   /** Number of subscribers with at least one subscription. */
@@ -475,81 +274,13 @@ export class TopicTrie<S extends object> {
    * instead (the caller stores the copy back). This is what makes
    * forEachMatch a snapshot.
    */
-  private writable(set: Set<S>): Set<S> {
+  /** @internal SetGuard (the wildcard trie changes its Sets through this too). */
+  writable(set: Set<S>): Set<S> {
     const frozen = this.frozen;
     for (let i = 0; i < this.frozenLen; i++) {
       if (frozen[i] === set) return new Set(set);
     }
     return set;
-  }
-
-  /** Appends to `frozen` from index `n` every subscriber Set in `node` matching topic[start..]. */
-  private collect(node: TrieNode<S>, topic: string, start: number, n: number): number {
-    const frozen = this.frozen;
-    // '#' matches the remaining levels, including none.
-    if (node.hashSubs !== null) frozen[n++] = node.hashSubs;
-    const len = topic.length;
-    if (start > len) {
-      // All levels consumed.
-      if (node.subs !== null) frozen[n++] = node.subs;
-      return n;
-    }
-    let end = topic.indexOf('/', start);
-    if (end === -1) end = len;
-    if (node.children !== null) {
-      const child = node.children.get(start === 0 && end === len ? topic : topic.slice(start, end));
-      if (child !== undefined) n = this.collect(child, topic, end + 1, n);
-    }
-    if (node.plus !== null) n = this.collect(node.plus, topic, end + 1, n);
-    return n;
-  }
-
-  private addWildcard(sub: S, pattern: string): void {
-    let node = this.root;
-    const len = pattern.length;
-    let start = 0;
-    for (;;) {
-      let end = pattern.indexOf('/', start);
-      if (end === -1) end = len;
-      const level = pattern.slice(start, end);
-      if (level === '#') {
-        // Validated: '#' is last.
-        const set = node.hashSubs;
-        if (set === null) {
-          node.hashSubs = new Set<S>().add(sub);
-          this.wildcardPatterns++;
-        } else {
-          (node.hashSubs = this.writable(set)).add(sub);
-        }
-        return;
-      }
-      let next: TrieNode<S> | null | undefined;
-      if (level === '+') {
-        next = node.plus;
-        if (next === null) {
-          next = node.plus = new TrieNode<S>(node, null);
-          this.nodes++;
-        }
-      } else {
-        if (node.children === null) node.children = new Map();
-        next = node.children.get(level);
-        if (next === undefined) {
-          next = new TrieNode<S>(node, level);
-          node.children.set(level, next);
-          this.nodes++;
-        }
-      }
-      node = next;
-      if (end === len) break;
-      start = end + 1;
-    }
-    const set = node.subs;
-    if (set === null) {
-      node.subs = new Set<S>().add(sub);
-      this.wildcardPatterns++;
-    } else {
-      (node.subs = this.writable(set)).add(sub);
-    }
   }
 
   /** Removes `sub` from the set of `pattern`, which the reverse index says it is in. */
@@ -565,66 +296,7 @@ export class TopicTrie<S extends object> {
       }
       return;
     }
-    const isHash = pattern === '#' || pattern.endsWith('/#');
-    const node = (pattern === '#' ? this.root : this.findNode(isHash ? pattern.slice(0, -2) : pattern))!;
-    const set = (isHash ? node.hashSubs : node.subs)!;
-    let next: Set<S> | null;
-    if (set.size === 1) {
-      next = null;
-      this.wildcardPatterns--;
-    } else {
-      next = this.writable(set);
-      next.delete(sub);
-    }
-    if (isHash) node.hashSubs = next;
-    else node.subs = next;
-    if (next === null) this.prune(node);
-  }
-
-  /** Removes `node` and its ancestors while they hold nothing. */
-  private prune(node: TrieNode<S>): void {
-    let cur = node;
-    while (cur.parent !== null && cur.isEmpty()) {
-      const parent = cur.parent;
-      if (cur.key === null) {
-        parent.plus = null;
-      } else {
-        const children = parent.children!;
-        children.delete(cur.key);
-        if (children.size === 0) parent.children = null;
-      }
-      this.nodes--;
-      cur = parent;
-    }
-  }
-
-  /**
-   * The node at `path` (one or more levels; '' is one empty level, not the
-   * root), treating `+` as the plus branch; null if absent.
-   */
-  private findNode(path: string): TrieNode<S> | null {
-    let node: TrieNode<S> | null | undefined = this.root;
-    const len = path.length;
-    let start = 0;
-    for (;;) {
-      let end = path.indexOf('/', start);
-      if (end === -1) end = len;
-      const level = path.slice(start, end);
-      node = level === '+' ? node.plus : node.children === null ? undefined : node.children.get(level);
-      if (node === null || node === undefined) return null;
-      if (end === len) return node;
-      start = end + 1;
-    }
-  }
-
-  private findWildcardSet(pattern: string): Set<S> | null {
-    if (pattern === '#') return this.root.hashSubs;
-    if (pattern.endsWith('/#')) {
-      const node = this.findNode(pattern.slice(0, -2));
-      return node === null ? null : node.hashSubs;
-    }
-    const node = this.findNode(pattern);
-    return node === null ? null : node.subs;
+    this.wildcards.remove(sub, pattern);
   }
 }
 

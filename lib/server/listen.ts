@@ -9,7 +9,7 @@ import * as tls from 'node:tls';
 import type { IncomingMessage } from 'node:http';
 import type { HttpRequestHead } from '../http/head';
 import { checkOptionKeys } from '../option-check';
-import { UsageError } from '../../frame/protocol-error';
+import { UsageError } from '../../errors';
 import type { ListenOptions } from './options';
 
 /** What a listener needs of its App. */

@@ -13,7 +13,7 @@ import type { HistoryOptions } from '../history/options';
 import type { Envelope } from '../recovery';
 import type { UpgradeRequest, UpgradeResponse } from './upgrade-hook';
 import { isValidCloseCode, MAX_CLOSE_REASON_BYTES } from '../../frame/close-codes';
-import { UsageError } from '../../frame/protocol-error';
+import { UsageError } from '../../errors';
 import { checkOptionKeys } from '../option-check';
 
 /** Per-route options: socket limits plus origin policy and pub/sub settings. */

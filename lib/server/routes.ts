@@ -9,7 +9,7 @@ import { Router, type RouteMatch } from '../router';
 import { compileOriginPolicy, compileHostList, type OriginPolicy, type HostList } from '../origin-policy';
 import { RouteOwner, type RouteOwnerParent } from '../metrics';
 import { checkOptionKeys, SOCKET_OPTION_KEYS, BEHAVIOR_KEYS, DEFLATE_OPTION_KEYS } from '../option-check';
-import { UsageError } from '../../frame/protocol-error';
+import { UsageError } from '../../errors';
 import { ROUTE_OPTION_KEYS, checkTimeout, pickOptions, type AppBehavior, type RouteOptions } from './options';
 
 /** One WebSocket route as registered: what `ws.route` holds for its sockets. */

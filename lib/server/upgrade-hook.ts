@@ -5,7 +5,7 @@
  */
 import type { Socket } from 'node:net';
 import type { HttpRequestHead } from '../http/head';
-import { UsageError } from '../../frame/protocol-error';
+import { UsageError } from '../../errors';
 
 /** The upgrade request as an upgrade hook sees it. */
 export interface UpgradeRequest {

@@ -17,9 +17,10 @@ import { attachSocket } from '../socket-events';
 import { buildErrorResponse, closeGracefully, type HttpHandler, type ResolvedHttpOptions } from '../http';
 import { Exchange } from '../http/exchange';
 import { originAllowed, hostAllowed } from '../origin-policy';
-import { acceptOffer, PerMessageDeflate, type NegotiatedParams, type DeflateOptions } from '../../frame/permessage-deflate';
+import { acceptOffer, type NegotiatedParams, type DeflateOptions } from '../../frame/deflate-params';
+import { PerMessageDeflate } from '../deflate/codec';
 import { listHasToken } from '../../frame/header-grammar';
-import { UsageError } from '../../frame/protocol-error';
+import { UsageError } from '../../errors';
 import { makeUpgradeRequest, UpgradeResponseImpl, isAbortError } from './upgrade-hook';
 import type { Route } from './routes';
 
@@ -67,7 +68,7 @@ export class UpgradeSession extends Exchange {
   private held: Buffer[] | null = null;
   /** The peer half-closed or the socket closed while we were busy. */
   private peerGone = false;
-  /** @internal clock() at the first byte of the current request (requestTimeout counts from it); -1 between requests. */
+  /** clock() at the first byte of the current request (requestTimeout counts from it); -1 between requests. */
   override requestStart = -1;
   /** The upgrade being answered and its route, for onReject and stats. */
   private upgradeHead: HttpRequestHead | null = null;
@@ -229,7 +230,7 @@ export class UpgradeSession extends Exchange {
 
   private readHead(chunk: Buffer): void {
     if (this.requestStart < 0) this.requestStart = clock();
-    let result;
+    let result: ReturnType<RequestHeadParser['push']>;
     try {
       result = this.parser.push(chunk);
     } catch (err) {
@@ -254,7 +255,7 @@ export class UpgradeSession extends Exchange {
     this.handler.handle(this, head, rest);
   }
 
-  /** @internal the HTTP side finished a request; `rest` is any pipelined data. */
+  /** The HTTP side finished a request; `rest` is any pipelined data. */
   override httpDone(keepAlive: boolean, rest: Buffer): void {
     if (this.state !== SessionState.HTTP) return;
     if (!keepAlive || this.peerGone || this.app.shuttingDown) {

@@ -3,7 +3,7 @@
  * or of connect() (client), and the data a send accepts.
  */
 import type { OpCode } from '../../frame/opcode';
-import { UsageError } from '../../frame/protocol-error';
+import { UsageError } from '../../errors';
 import type { BusGapInfo } from '../bus';
 import type { WebSocket } from '../websocket';
 

@@ -181,7 +181,7 @@ export abstract class WebSocketBinding<UserData = any> extends WebSocketOutput<U
       this.pingOutstanding = false;
     }
     const conn = this.conn;
-    if (conn.closeSent || conn.closeReceived) {
+    if (conn.closeExpected()) {
       // RFC 6455 7.1.1: don't wait for the peer forever; a failed connection
       // (7.1.7) only gets a short grace for our close frame to leave.
       let wait = this.opts.closeTimeout;
@@ -214,16 +214,8 @@ export abstract class WebSocketBinding<UserData = any> extends WebSocketOutput<U
     if (this.finished) return;
     this.finished = true;
     const conn = this.conn;
-    let code: number;
-    let reason: string;
-    if (conn.closeReceived || conn.error !== null) {
-      code = conn.closeCode;
-      reason = conn.closeReason;
-    } else {
-      // RFC 6455 7.1.5: no close frame received means 1006.
-      code = CloseCode.ABNORMAL;
-      reason = '';
-    }
+    // RFC 6455 7.1.5: 1006 when no close frame was received.
+    const { code, reason } = conn.closeInfo();
     conn.destroy();
     this.hold = null;
     const held = this.extras?.held ?? null;

@@ -130,7 +130,7 @@ export abstract class WebSocketOutput<UserData = any> extends WebSocketDispatch<
    */
   private watchDrain(): void {
     const conn = this.conn;
-    if (conn.pendingBytes > 0 || conn.output.length > 0) return;
+    if (conn.pendingBytes > 0) return;
     const socket = this.socket;
     if (socket.writableNeedDrain || socket.writableLength === 0 || socket.destroyed || socket.writableEnded) return;
     socket.write(EMPTY, this.drainCheck());
@@ -193,7 +193,7 @@ export abstract class WebSocketOutput<UserData = any> extends WebSocketDispatch<
   flush(): void {
     this.queued = false;
     const conn = this.conn;
-    if (conn.outputBytes === 0 && conn.output.length === 0) return;
+    if (conn.outputBytes === 0) return;
     const bytes = conn.outputBytes;
     const out = conn.takeOutput();
     const socket = this.socket;

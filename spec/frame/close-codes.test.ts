@@ -1,5 +1,5 @@
 import { CloseCode, MAX_CLOSE_REASON_BYTES, encodeClosePayload, isValidCloseCode, parseClosePayload } from '../../frame/close-codes';
-import { ProtocolError, UsageError } from '../../frame/protocol-error';
+import { ProtocolError, UsageError } from '../../errors';
 import { hex } from './helpers';
 
 /** The rule, written independently of the implementation (RFC 6455 7.4.1/7.4.2, IANA registry). */

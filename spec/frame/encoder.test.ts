@@ -1,20 +1,24 @@
-import {
-  encodeFrame,
-  encodeFrameInto,
-  encodeCloseFrame,
-  encodePing,
-  encodePong,
-  frameHeaderSize,
-  MERGE_THRESHOLD,
-  nextMaskKey,
-  setMaskKeyGenerator,
-  writeFrameHeader,
-} from '../../frame/encoder';
+import { frameHeaderSize, frameSize, nextMaskKey, setMaskKeyGenerator, writeFrame, writeFrameHeader } from '../../frame/encoder';
+import { encodeClosePayload } from '../../frame/close-codes';
 import { parseFrames } from '../../frame/parser';
-import { UsageError } from '../../frame/protocol-error';
+import { UsageError } from '../../errors';
 import { hex, naiveMask, pattern } from './helpers';
 
 const KEY = hex('37fa213d');
+/** The same key as the encoder holds it: a little-endian int32. */
+const KEY32 = KEY.readInt32LE(0);
+
+/** writeFrame into a fresh buffer at an offset, with guard bytes around it; returns the frame's bytes. */
+function written(opcode: number, payload: Buffer, fin: boolean, rsv1: boolean, masked: boolean, offset = 3): Buffer {
+  const size = frameSize(payload.length, masked);
+  const target = Buffer.alloc(offset + size + 2, 0xee);
+  const n = writeFrame(target, offset, opcode, payload, fin, rsv1, masked ? nextMaskKey() : null);
+  expect(n).toBe(size);
+  // Writes exactly its bytes: the guards around the frame are untouched.
+  expect(target.subarray(0, offset).every((b) => b === 0xee)).toBe(true);
+  expect(target.subarray(offset + size).toString('hex')).toBe('eeee');
+  return target.subarray(offset, offset + size);
+}
 
 beforeEach(() => setMaskKeyGenerator(() => Buffer.from(KEY)));
 afterAll(() => setMaskKeyGenerator(null));
@@ -62,24 +66,13 @@ for (const n of [0, 1, 125, 126, 1000, 65535, 65536, 1024 * 1024]) {
   }
 }
 
-describe('encodeFrame: table', () => {
+describe('writeFrame: table', () => {
   test.each(ROWS)('%s', (_name, row) => {
     const before = Buffer.from(row.payload);
-    const parts = encodeFrame(row.opcode, row.payload, row.fin, row.rsv1, row.masked);
-    const total = parts.reduce((s, p) => s + p.length, 0);
-    expect(Buffer.concat(parts).equals(row.wire)).toBe(true);
+    const frame = written(row.opcode, row.payload, row.fin, row.rsv1, row.masked);
+    expect(frame.equals(row.wire)).toBe(true);
     // Never mutates the caller's payload.
     expect(row.payload.equals(before)).toBe(true);
-    // Small frames are one buffer; large ones [header, payload].
-    if (total <= MERGE_THRESHOLD) {
-      expect(parts).toHaveLength(1);
-    } else {
-      expect(parts).toHaveLength(2);
-      expect(parts[0].length).toBe(frameHeaderSize(row.payload.length, row.masked));
-      // Unmasked large payloads go out as the caller's own buffer: zero copy.
-      if (!row.masked) expect(parts[1]).toBe(row.payload);
-      else expect(parts[1]).not.toBe(row.payload);
-    }
     // Round trip through the parser in the matching role.
     const frames = parseFrames(row.wire, { role: row.masked ? 'server' : 'client', maxPayloadLength: 2 * 1024 * 1024, rsv1Allowed: true });
     expect(frames).toHaveLength(1);
@@ -90,22 +83,26 @@ describe('encodeFrame: table', () => {
   });
 });
 
-describe('encodeFrameInto', () => {
-  test('appends to the given array and returns the byte count', () => {
-    const out: Buffer[] = [hex('aa')];
-    const n1 = encodeFrameInto(out, 1, hello, true, false, false);
-    const n2 = encodeFrameInto(out, 2, pattern(5000), true, false, true);
-    expect(n1).toBe(7);
-    expect(n2).toBe(4 + 4 + 5000);
-    expect(out).toHaveLength(1 + 1 + 2);
-    expect(out[0].equals(hex('aa'))).toBe(true);
-    expect(Buffer.concat(out.slice(1)).length).toBe(n1 + n2);
+// The small-frame path production uses (lib/output-queue.ts writes every
+// payload under 126 bytes into the shared slab with it): each 7-bit length,
+// masked and not, at aligned and unaligned offsets, against the naive masking.
+describe('writeFrame: every 7-bit length', () => {
+  const cases: Array<[number, boolean, number]> = [];
+  for (let n = 0; n <= 125; n++) for (const masked of [false, true]) cases.push([n, masked, n % 4]);
+  test.each(cases)('%i bytes masked %s at offset %i', (n, masked, offset) => {
+    const payload = pattern(n, n);
+    const body = masked ? Buffer.concat([KEY, naiveMask(payload, KEY)]) : payload;
+    const wire = Buffer.concat([Buffer.from([0x82, (masked ? 0x80 : 0) | n]), body]);
+    expect(written(2, payload, true, false, masked, offset).equals(wire)).toBe(true);
   });
+});
 
-  test('control frames over 125 bytes or without FIN are a UsageError', () => {
-    expect(() => encodeFrame(9, pattern(126), true, false, false)).toThrow(UsageError);
-    expect(() => encodeFrame(8, pattern(2), false, false, false)).toThrow(UsageError);
-    expect(encodeFrame(10, pattern(125), true, false, true)[0].length).toBe(2 + 4 + 125);
+describe('writeFrame: control frames', () => {
+  test('over 125 bytes or without FIN are a UsageError (RFC 6455 5.5)', () => {
+    const target = Buffer.alloc(300);
+    expect(() => writeFrame(target, 0, 9, pattern(126), true, false, null)).toThrow(UsageError);
+    expect(() => writeFrame(target, 0, 8, pattern(2), false, false, null)).toThrow(UsageError);
+    expect(written(10, pattern(125), true, false, true).length).toBe(2 + 4 + 125);
   });
 });
 
@@ -122,7 +119,8 @@ describe('writeFrameHeader', () => {
     [65536, true, '82ff000000000001000037fa213d'],
   ])('length %i masked %s', (length, masked, expected) => {
     const target = Buffer.alloc(20, 0xee);
-    const n = writeFrameHeader(target, 3, 2, true, false, length, masked ? KEY : null);
+    const n = writeFrameHeader(target, 3, 2, true, false, length, masked ? KEY32 : null);
+    expect(n).toBe(frameHeaderSize(length, masked));
     expect(n).toBe(expected.length / 2);
     expect(target.subarray(3, 3 + n).toString('hex')).toBe(expected);
     expect(target.subarray(0, 3).toString('hex')).toBe('eeeeee');
@@ -138,31 +136,32 @@ describe('writeFrameHeader', () => {
   });
 });
 
-describe('helpers', () => {
-  test('close, ping and pong frames', () => {
-    expect(encodeCloseFrame(1000, 'bye', false).toString('hex')).toBe('880503e8627965');
-    expect(encodeCloseFrame(undefined, undefined, true).toString('hex')).toBe('888037fa213d');
-    expect(() => encodeCloseFrame(1005, '', false)).toThrow(UsageError);
-    expect(encodePing(hello, false).toString('hex')).toBe('890548656c6c6f');
-    expect(encodePong(hello, true).toString('hex')).toBe('8a8537fa213d7f9f4d5158');
+describe('close, ping and pong frames', () => {
+  test.each([
+    ['close 1000 bye', 8, () => encodeClosePayload(1000, 'bye'), false, '880503e8627965'],
+    ['empty masked close', 8, () => encodeClosePayload(), true, '888037fa213d'],
+    ['ping', 9, () => hello, false, '890548656c6c6f'],
+    ['masked pong', 10, () => hello, true, '8a8537fa213d7f9f4d5158'],
+  ] as Array<[string, number, () => Buffer, boolean, string]>)('%s', (_name, opcode, payload, masked, expected) => {
+    expect(written(opcode, payload(), true, false, masked).toString('hex')).toBe(expected);
   });
 });
 
 describe('mask keys', () => {
   test('the pinned generator is used, and null restores random keys from the pool', () => {
-    expect(nextMaskKey().equals(KEY)).toBe(true);
+    expect(nextMaskKey()).toBe(KEY32);
     setMaskKeyGenerator(null);
-    const keys = new Set<string>();
+    const keys = new Set<number>();
     // Draw across a pool refill (2048 keys per 8 KiB).
     for (let i = 0; i < 5000; i++) {
       const key = nextMaskKey();
-      expect(key.length).toBe(4);
-      keys.add(key.toString('hex'));
+      expect(key | 0).toBe(key); // an int32
+      keys.add(key);
     }
     // 5000 random 32-bit keys: collisions are possible but rare.
     expect(keys.size).toBeGreaterThan(4990);
-    const a = encodeFrame(2, hello, true, false, true)[0];
-    const b = encodeFrame(2, hello, true, false, true)[0];
+    const a = written(2, hello, true, false, true);
+    const b = written(2, hello, true, false, true);
     expect(a.subarray(2, 6).equals(b.subarray(2, 6))).toBe(false);
     expect(parseFrames(a, { role: 'server' })[0].payload.equals(hello)).toBe(true);
   });

@@ -1,6 +1,17 @@
 /** Shared test helpers for spec/frame (not a test file itself). */
 
 import type { Frame, FrameHandler } from '../../frame/parser';
+import { frameSize, nextMaskKey, writeFrame } from '../../frame/encoder';
+
+/**
+ * One whole frame as a peer sends it (`masked`: the client role), written by
+ * the production frame writer into a Buffer of its own; a one-element list.
+ */
+export function encodeFrame(opcode: number, payload: Buffer, fin: boolean, rsv1: boolean, masked: boolean): Buffer[] {
+  const frame = Buffer.allocUnsafe(frameSize(payload.length, masked));
+  writeFrame(frame, 0, opcode, payload, fin, rsv1, masked ? nextMaskKey() : null);
+  return [frame];
+}
 
 /** Bytes from a hex string; whitespace ignored. */
 export function hex(text: string): Buffer {

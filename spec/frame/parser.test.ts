@@ -1,6 +1,6 @@
 import { FrameParser, parseFrames, DEFAULT_MAX_PAYLOAD_LENGTH } from '../../frame/parser';
 import type { ParserOptions, Frame } from '../../frame/parser';
-import { ProtocolError } from '../../frame/protocol-error';
+import { ProtocolError } from '../../errors';
 import { hex, naiveMask, pattern, prng, randomChunks, RecordingHandler, show, splitAt } from './helpers';
 
 const KEY = hex('37fa213d');

@@ -1,9 +1,8 @@
 import fc from 'fast-check';
-import { encodeFrame } from '../../frame/encoder';
 import { FrameParser, parseFrames } from '../../frame/parser';
 import type { Frame } from '../../frame/parser';
-import { ProtocolError } from '../../frame/protocol-error';
-import { RecordingHandler, show } from './helpers';
+import { ProtocolError } from '../../errors';
+import { encodeFrame, RecordingHandler, show } from './helpers';
 
 const frameArb: fc.Arbitrary<Frame> = fc.oneof(
   // Data frames: payload up to 4 KiB (crosses the 125 and 1024 boundaries), RSV1 only on a first frame.

@@ -2,11 +2,11 @@
  * The connection state machine without sockets: frames in, events and bytes out.
  */
 import { Connection, ReadyState, type ConnectionHandler } from '../../lib/connection';
-import { encodeFrame } from '../../frame/encoder';
+import { encodeFrame } from '../frame/helpers';
 import { parseFrames, type Frame } from '../../frame/parser';
 import { OpCode } from '../../frame/opcode';
-import { UsageError } from '../../frame/protocol-error';
-import { PerMessageDeflate } from '../../frame/permessage-deflate';
+import { UsageError } from '../../errors';
+import { PerMessageDeflate } from '../../lib/deflate/codec';
 import * as zlib from 'node:zlib';
 
 class Recorder implements ConnectionHandler {

@@ -1,4 +1,4 @@
-import { UsageError } from '../../frame/protocol-error';
+import { UsageError } from '../../errors';
 import { Broker, InMemoryBroker } from '../../pubsub/broker';
 import * as pubsub from '../../pubsub';
 import type { SubscribeOptions } from '../../pubsub';

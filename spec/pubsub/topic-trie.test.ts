@@ -1,4 +1,4 @@
-import { UsageError } from '../../frame/protocol-error';
+import { UsageError } from '../../errors';
 import {
   DEFAULT_MAX_DEPTH,
   DEFAULT_MAX_TOPIC_LENGTH,

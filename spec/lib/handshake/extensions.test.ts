@@ -11,7 +11,7 @@ import { App } from '../../../lib/app';
 import { connect, HandshakeError } from '../../../lib/client';
 import { computeAccept, validateUpgradeRequest } from '../../../lib/handshake';
 import { RequestHeadParser, ResponseHeadParser } from '../../../lib/http/head';
-import { acceptOffer } from '../../../frame/permessage-deflate';
+import { acceptOffer } from '../../../frame/deflate-params';
 
 const KEY = 'dGhlIHNhbXBsZSBub25jZQ==';
 /** The route's compression options and the table's: the answer then only depends on the offer. */
