@@ -57,6 +57,46 @@ export interface HookAbort {
   readonly hookAborted: boolean;
 }
 
+/**
+ * The `req` an upgrade hook gets: a class with accessors on its prototype, so
+ * making one per handshake allocates one object and no closures.
+ */
+class UpgradeRequestImpl implements UpgradeRequest {
+  readonly #socket: Socket;
+  readonly #session: HookAbort;
+  constructor(
+    readonly method: string,
+    readonly url: string,
+    readonly path: string,
+    readonly query: Record<string, string>,
+    readonly params: Record<string, string>,
+    readonly headers: Record<string, string>,
+    readonly origin: string | undefined,
+    readonly protocols: string[],
+    socket: Socket,
+    session: HookAbort,
+  ) {
+    this.#socket = socket;
+    this.#session = session;
+  }
+  // Read on demand: reading the address makes Node keep an object per socket.
+  get remoteAddress(): string {
+    return this.#socket.remoteAddress ?? '';
+  }
+  get remotePort(): number {
+    return this.#socket.remotePort ?? 0;
+  }
+  getHeader(name: string): string | undefined {
+    return this.headers[name.toLowerCase()];
+  }
+  get signal(): AbortSignal {
+    return this.#session.hookSignal();
+  }
+  get aborted(): boolean {
+    return this.#session.hookAborted;
+  }
+}
+
 /** The `req` an upgrade hook gets. */
 export function makeUpgradeRequest(
   head: HttpRequestHead,
@@ -68,30 +108,7 @@ export function makeUpgradeRequest(
   socket: Socket,
   session: HookAbort,
 ): UpgradeRequest {
-  return {
-    method: head.method,
-    url: head.url,
-    path,
-    query,
-    params,
-    headers: head.headers,
-    origin,
-    protocols,
-    // Getters: reading the address makes Node keep an object per socket; only pay when asked.
-    get remoteAddress() {
-      return socket.remoteAddress ?? '';
-    },
-    get remotePort() {
-      return socket.remotePort ?? 0;
-    },
-    getHeader: (name: string) => head.headers[name.toLowerCase()],
-    get signal() {
-      return session.hookSignal();
-    },
-    get aborted() {
-      return session.hookAborted;
-    },
-  };
+  return new UpgradeRequestImpl(head.method, head.url, path, query, params, head.headers, origin, protocols, socket, session);
 }
 
 /** The `res` an upgrade hook gets; the session reads the decision from it. */
