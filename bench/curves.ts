@@ -379,7 +379,7 @@ export async function runCurves(gen: Generator, ctx: Context, o: CurveOptions): 
         const sp = await ServerProcess.start(k, ctx.prefix);
         try {
           for (const rate of pts.rates) {
-            let r;
+            let r: Awaited<ReturnType<typeof gen.run>>;
             try {
               r = await gen.run({ url: `ws://127.0.0.1:${sp.port}/`, mode: 'rate', connections: 100, size: 16, rate, duration: o.duration, warmup: o.warmup });
             } catch (err) {

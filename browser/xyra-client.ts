@@ -197,7 +197,7 @@ function utf8Length(s: string): number {
 /** Resolve a relative URL against the page and map http(s) to ws(s). */
 function toWebSocketUrl(url: string): string {
   const base = host.location?.href;
-  let u;
+  let u: InstanceType<typeof host.URL>;
   try {
     u = base === undefined ? new host.URL(url) : new host.URL(url, base);
   } catch {

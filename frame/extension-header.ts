@@ -25,7 +25,7 @@
  */
 
 import { isToken, TOKEN_CHARS, VALUE_CHARS } from './header-grammar';
-import { UsageError } from './protocol-error';
+import { UsageError } from '../errors';
 
 /** One extension in a `Sec-WebSocket-Extensions` list, with its parameters in header order. */
 export interface ExtensionOffer {

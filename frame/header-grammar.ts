@@ -10,7 +10,7 @@
  * extension grammar and frame/ may not import lib/; lib/ imports it from here.
  */
 
-import { UsageError } from './protocol-error';
+import { UsageError } from '../errors';
 
 const SP = 0x20;
 const HTAB = 0x09;

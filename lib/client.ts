@@ -102,7 +102,7 @@ export function connect<UserData = any>(
   }
   if (typeof url !== 'string') return Promise.reject(new TypeError('connect(): a url function needs the reconnect option'));
   return new Promise<WebSocket<UserData>>((resolve, reject) => {
-    let target;
+    let target: ReturnType<typeof parseWebSocketUrl>;
     try {
       checkOptionKeys(options, 'connect()', CLIENT_OPTION_KEYS, SOCKET_OPTION_KEYS, BEHAVIOR_KEYS);
       if (options.compression !== null && typeof options.compression === 'object') {
@@ -172,7 +172,7 @@ export function connect<UserData = any>(
         if (refusal.push(chunk)) fail(refusal.finish());
         return;
       }
-      let result;
+      let result: ReturnType<ResponseHeadParser['push']>;
       try {
         result = parser.push(chunk);
       } catch (err) {
@@ -181,7 +181,7 @@ export function connect<UserData = any>(
       }
       if (result === null) return;
       const { head, rest } = result;
-      let agreed;
+      let agreed: ReturnType<typeof validateUpgradeResponse>;
       let deflate: PerMessageDeflate | null = null;
       try {
         agreed = validateUpgradeResponse(head, key, protocols, deflateOptions !== null ? ['permessage-deflate'] : []);

@@ -10,7 +10,7 @@
  * options interface without listing it here fails the type check, so the
  * tables cannot drift from the types.
  */
-import { UsageError } from '../frame/protocol-error';
+import { UsageError } from '../errors';
 import type { DeflateOptions } from '../frame/deflate-params';
 import type { SocketOptions } from './options';
 import type { WebSocketBehavior } from './websocket';
@@ -115,7 +115,7 @@ const ELSEWHERE: Record<string, string> = {
 export function checkOptionKeys(options: object | null | undefined, where: string, ...known: Array<Record<string, true>>): void {
   if (options === null || options === undefined || typeof options !== 'object') return;
   for (const key of Object.keys(options)) {
-    if (known.some((k) => Object.prototype.hasOwnProperty.call(k, key))) continue;
+    if (known.some((k) => Object.hasOwn(k, key))) continue;
     // An explicit undefined is how `{ ...defaults, x: maybe }` spreads look: harmless.
     if ((options as Record<string, unknown>)[key] === undefined) continue;
     throw new UsageError(unknownKeyMessage(key, where, known));

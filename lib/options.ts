@@ -3,7 +3,7 @@
  * once into a plain object of fixed shape (house style: stable shapes).
  */
 import type { DeflateOptions } from '../frame/deflate-params';
-import { UsageError } from '../frame/protocol-error';
+import { UsageError } from '../errors';
 
 export interface SocketOptions {
   /** Largest message accepted, in bytes, after decompression (1009 past it). Default 16 MiB. */

@@ -22,7 +22,7 @@
  *   subdomain.
  */
 import type { UpgradeRequest } from './app';
-import { UsageError } from '../frame/protocol-error';
+import { UsageError } from '../errors';
 
 /** The `allowedOrigins` route option. */
 export type AllowedOrigins = string[] | ((origin: string | undefined, req: UpgradeRequest) => boolean);

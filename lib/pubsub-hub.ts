@@ -11,7 +11,7 @@ import { OpCode } from '../frame/opcode';
 import { writeFrame, frameSize } from '../frame/encoder';
 import { compressOnce } from './deflate/codec';
 import { BusFlag, type Bus, type BusGapInfo, type BusSink } from './bus';
-import { UsageError } from '../frame/protocol-error';
+import { UsageError } from '../errors';
 import { clock } from './sweeper';
 import { Recoveries, type Envelope, type RecoverOptions, type RecoveryHost, type RecoveryResult } from './recovery';
 import { resolveHistoryOptions, type HistoryOptions } from './history/options';

@@ -7,7 +7,7 @@
  * spec/lib/reconnect-policy.test.ts runs the same tables against both.
  */
 import { CloseCode } from '../frame/close-codes';
-import { UsageError } from '../frame/protocol-error';
+import { UsageError } from '../errors';
 
 /** `connect(url, { reconnect: {...} })`: how to reconnect and how much to hold meanwhile. */
 export interface ReconnectOptions {

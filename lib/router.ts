@@ -3,7 +3,7 @@
  * written `{name}` (Xyra's way) or `:name`, and a trailing `*`.
  * Static routes are a Map lookup; patterned routes are tried in order.
  */
-import { UsageError } from '../frame/protocol-error';
+import { UsageError } from '../errors';
 
 enum SegmentKind {
   LITERAL = 0,

@@ -1,7 +1,7 @@
 // Writes an ES module next to each CommonJS entry point (dist/index.mjs,
 // dist/lib/redis/index.mjs) that re-exports it by name, so
 // `import { App } from 'xyra'` and `require('xyra')` give the same objects.
-'use strict';
+
 const fs = require('node:fs');
 const path = require('node:path');
 const dist = path.join(__dirname, '..', 'dist');

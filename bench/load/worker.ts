@@ -73,7 +73,6 @@ class Runner {
   // Connect phase.
   private toOpen = 0;
   private pending = 0;
-  private upgradedCount = 0;
   private connectDone: ((err?: Error) => void) | null = null;
 
   now(): number {
@@ -103,7 +102,6 @@ class Runner {
     if (job.mode === 'churn') return Promise.resolve();
     this.toOpen = job.connections;
     this.pending = 0;
-    this.upgradedCount = 0;
     const total = job.connections + (job.publisher ? 1 : 0);
     if (total === 0) return Promise.resolve();
     return new Promise<void>((resolve, reject) => {
@@ -186,7 +184,6 @@ class Runner {
   connected(): void {
     if (this.connectDone !== null) {
       this.pending--;
-      this.upgradedCount++;
       if (this.toOpen === 0 && this.pending === 0) this.connectDone();
       else this.launch();
     }

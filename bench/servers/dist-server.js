@@ -1,4 +1,4 @@
-'use strict';
+
 /**
  * The bench server of bench/servers/xyra-server.ts in plain JavaScript, for a
  * BUILT Xyra (`npm run build` output) given by path, so that two builds (two

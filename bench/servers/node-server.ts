@@ -9,7 +9,7 @@ import { portFromArgs, serveControl } from './control';
 
 const BODY = 'hello';
 
-const server = http.createServer((req, res) => {
+const server = http.createServer((_req, res) => {
   res.writeHead(200, { 'Content-Type': 'text/plain; charset=utf-8', 'Content-Length': BODY.length });
   res.end(BODY);
 });

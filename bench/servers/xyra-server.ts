@@ -31,7 +31,7 @@ async function main(): Promise<void> {
     idleTimeout: 0,
   });
   app.websocket('/pub', {
-    message(ws, msg, opcode) {
+    message(_ws, msg, opcode) {
       app.publish('bench', msg, false, opcode === 2);
     },
     allowedOrigins: ['*'],
@@ -45,7 +45,7 @@ async function main(): Promise<void> {
     idleTimeout: 0,
     compression: hasFlag('deflate') ? { threshold: 0 } : false,
   });
-  app.get('/', (req, res) => res.text('hello'));
+  app.get('/', (_req, res) => res.text('hello'));
   const port = await app.listen(portFromArgs(), '127.0.0.1');
   if (bus !== undefined) await bus.ready();
   serveControl(port, () => void app.close(), (cmd) =>

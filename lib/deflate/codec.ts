@@ -21,7 +21,7 @@
  *   unusable, so every later decompress on that instance gets the same error.
  */
 
-import * as zlib from 'zlib';
+import * as zlib from 'node:zlib';
 import {
   DEFAULT_LEVEL,
   DEFAULT_MEM_LEVEL,

@@ -6,7 +6,7 @@
  * lib/deflate/codec.ts builds a connection's codec from these.
  */
 
-import * as zlib from 'zlib';
+import * as zlib from 'node:zlib';
 import { CloseCode } from '../../frame/close-codes';
 import { DEFAULT_CONCURRENCY_LIMIT } from '../../frame/deflate-params';
 import { ProtocolError } from '../../errors';

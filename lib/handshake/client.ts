@@ -3,7 +3,7 @@
  * the request, validate the parsed response. lib/client.ts does the I/O.
  */
 
-import { UsageError } from '../../frame/protocol-error';
+import { UsageError } from '../../errors';
 import { parseExtensionHeader, type ExtensionOffer } from '../../frame/extension-header';
 import { assertHeader, equalsIgnoreCase, firstDuplicate, isToken, listHasToken } from '../../frame/header-grammar';
 import type { HttpResponseHead } from '../http/head';

@@ -4,7 +4,7 @@
  * Both sides use these.
  */
 
-import { createHash, randomBytes } from 'crypto';
+import { createHash, randomBytes } from 'node:crypto';
 
 /** RFC 6455 1.3: the GUID appended to Sec-WebSocket-Key before hashing. */
 export const WEBSOCKET_GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';

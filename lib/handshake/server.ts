@@ -5,7 +5,7 @@
  * (lib/http/response.ts).
  */
 
-import { UsageError } from '../../frame/protocol-error';
+import { UsageError } from '../../errors';
 import { parseExtensionHeader, type ExtensionOffer } from '../../frame/extension-header';
 import { assertHeader, firstDuplicate, isToken, listHasToken, parseList } from '../../frame/header-grammar';
 import type { HttpRequestHead } from '../http/head';

@@ -3,7 +3,7 @@
  * topic matching the history needs: which topics keep history, and whether a
  * topic matches a recovering subscription (literal or MQTT-style pattern).
  */
-import { UsageError } from '../../frame/protocol-error';
+import { UsageError } from '../../errors';
 import { validatePattern } from '../../pubsub';
 
 /** `new App({ history })`: message history and gap-free recovery (README: Recovery). */

@@ -37,7 +37,7 @@ import type * as net from 'node:net';
 import type { HttpRequestHead } from './head';
 import { Router } from '../router';
 import { tickFor, type Sweeper } from '../sweeper';
-import { UsageError } from '../../frame/protocol-error';
+import { UsageError } from '../../errors';
 import { HttpError, HttpRequest, type HttpRouteHandler } from './request';
 import { HttpResponse } from './response';
 import { ChunkedDecoder } from './chunked';

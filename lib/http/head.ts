@@ -24,7 +24,7 @@
  */
 
 import { TOKEN_CHARS, VALUE_CHARS } from '../../frame/header-grammar';
-import { UsageError } from '../../frame/protocol-error';
+import { UsageError } from '../../errors';
 
 /** A parsed HTTP/1.x request head. */
 export interface HttpRequestHead {

@@ -3,7 +3,7 @@
  * their check: coerced once, when the App is created.
  */
 import { compileHostList, type HostList } from '../origin-policy';
-import { UsageError } from '../../frame/protocol-error';
+import { UsageError } from '../../errors';
 
 /** Options of the HTTP side (part of AppOptions). */
 export interface HttpOptions {

@@ -6,7 +6,7 @@
  */
 import { STATUS_CODES } from 'node:http';
 import { assertHeader, isToken, listHasToken, VALUE_CHARS } from '../../frame/header-grammar';
-import { UsageError } from '../../frame/protocol-error';
+import { UsageError } from '../../errors';
 import type { Exchange } from './exchange';
 
 const TYPE_TEXT = 'text/plain; charset=utf-8';

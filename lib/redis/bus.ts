@@ -13,7 +13,7 @@
 import { EventEmitter } from 'node:events';
 import { randomBytes } from 'node:crypto';
 import { BusError, type Bus, type BusGapInfo, type BusHistory, type BusSink, type BusStatus } from '../bus';
-import { UsageError } from '../../frame/protocol-error';
+import { UsageError } from '../../errors';
 import { adaptClient, loadClient, loadClusterClient, type RedisConn, type RedisLibrary } from './client';
 import { Outbox } from './outbox';
 import { Reader, type ReaderGap } from './reader';

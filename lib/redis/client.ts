@@ -8,7 +8,7 @@
  * Redis Cluster clients (node-redis `createCluster`, ioredis `Cluster`) are
  * adapted too: every command names the key it routes by.
  */
-import { UsageError } from '../../frame/protocol-error';
+import { UsageError } from '../../errors';
 
 /** One Redis connection as the bus sees it. */
 export interface RedisConn {

@@ -67,7 +67,7 @@ export class Reader {
     prefix: string,
     indices: readonly number[],
     count: number,
-    private readonly blockMs: number,
+    blockMs: number,
     private readonly events: ReaderEvents,
   ) {
     for (const i of indices) {

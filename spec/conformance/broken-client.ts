@@ -5,8 +5,8 @@
  * small but strict RFC 6455 client (checks the 101 answer, rejects masked
  * frames, fail-fast UTF-8 per frame, close code checks). Test-only code.
  */
-import * as net from 'net';
-import { createHash, randomBytes } from 'crypto';
+import * as net from 'node:net';
+import { createHash, randomBytes } from 'node:crypto';
 import { encodeFrame, FrameReader } from '../support/wire';
 import { brokenEcho } from './broken-echo';
 

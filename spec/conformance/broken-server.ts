@@ -4,9 +4,9 @@
  * With every defect off it is a small but strict RFC 6455 server (fail-fast
  * UTF-8 per frame, close code checks, control frame rules). Test-only code.
  */
-import * as net from 'net';
-import { createHash } from 'crypto';
-import { AddressInfo } from 'net';
+import * as net from 'node:net';
+import { createHash } from 'node:crypto';
+import { AddressInfo } from 'node:net';
 import { encodeFrame, FrameReader } from '../support/wire';
 import { brokenEcho } from './broken-echo';
 

@@ -14,7 +14,7 @@
  * Exit code 1 if any case FAILED (in the default mode: any Xyra case; ws is
  * only the reference), 2 on usage errors.
  */
-import * as path from 'path';
+import * as path from 'node:path';
 import { CaseRow, Verdict } from './case';
 import { catalogue, clientRoleCatalogue, selectCases } from './catalogue';
 import { agentName, ClientKind, driveClient } from './client-driver';

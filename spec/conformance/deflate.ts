@@ -2,7 +2,7 @@
  * The tester's own permessage-deflate (RFC 7692) on node:zlib, for sections
  * 12 and 13. Independent of Xyra's frame/permessage-deflate.ts on purpose.
  */
-import * as zlib from 'zlib';
+import * as zlib from 'node:zlib';
 
 /** Parameters the server accepted (RFC 7692 7.1). */
 export interface DeflateParams {

@@ -4,8 +4,8 @@
  * listens on 127.0.0.1 port 0.
  */
 import { App, OpCode, type WebSocket as XyraWebSocket } from '../../index';
-import * as http from 'http';
-import { AddressInfo } from 'net';
+import * as http from 'node:http';
+import { AddressInfo } from 'node:net';
 import { WebSocketServer } from 'ws';
 
 /** A running echo server. */

@@ -8,9 +8,9 @@
  * /getCaseInfo?case=N, /getCaseStatus?case=N&agent=NAME and
  * /updateReports?agent=NAME (writes reports/.../client-NAME/).
  */
-import * as net from 'net';
-import * as path from 'path';
-import { AddressInfo } from 'net';
+import * as net from 'node:net';
+import * as path from 'node:path';
+import { AddressInfo } from 'node:net';
 import { CaseRow, CloseBehavior, Verdict } from './case';
 import { answerDeflateOffer } from './deflate';
 import { RawServerSession } from './raw-server';

@@ -6,8 +6,8 @@
  * Autobahn's fuzzingclient, including its bookkeeping (closedByMe,
  * droppedByMe, wasClean, remoteCloseCode). Shares no code with Xyra.
  */
-import * as net from 'net';
-import { createHash, randomBytes } from 'crypto';
+import * as net from 'node:net';
+import { createHash, randomBytes } from 'node:crypto';
 import { ReadFrame } from '../support/wire';
 import { DeflateContext, parseDeflateResponse } from './deflate';
 import { PeerState, RawPeer } from './raw-peer';

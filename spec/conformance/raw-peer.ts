@@ -8,7 +8,7 @@
  * its role does after a close (RFC 6455 7.1.1: the server drops TCP first).
  * Shares no code with Xyra: frames come from spec/support/wire.ts.
  */
-import * as net from 'net';
+import * as net from 'node:net';
 import { closePayload, EncodedFrame, encodeFrame, FrameReader, FrameSpec, ReadFrame } from '../support/wire';
 import { Observed } from './case';
 import { DeflateContext } from './deflate';

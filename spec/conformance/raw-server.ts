@@ -8,8 +8,8 @@
  * (closedByMe, droppedByMe, wasClean, remoteCloseCode). It mirrors
  * raw-client.ts and, like it, shares no code with Xyra.
  */
-import * as net from 'net';
-import { createHash } from 'crypto';
+import * as net from 'node:net';
+import { createHash } from 'node:crypto';
 import { ReadFrame } from '../support/wire';
 import { HandshakeOverride } from './case';
 import { DeflateContext, DeflateParams } from './deflate';

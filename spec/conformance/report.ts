@@ -3,8 +3,8 @@
  * report.json + a static index.html (one colour per verdict, the exchange
  * log of every case) under reports/conformance/.
  */
-import * as fs from 'fs';
-import * as path from 'path';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { Verdict } from './case';
 import { SECTION_TITLES, compareIds } from './catalogue';
 import { CaseResult, tally } from './runner';

@@ -1,9 +1,9 @@
 import fc from 'fast-check';
-import * as path from 'path';
+import * as path from 'node:path';
 import { formatExtensionHeader, parseExtensionHeader } from '../../frame/extension-header';
 import { isToken } from '../../frame/header-grammar';
 import type { ExtensionOffer } from '../../frame/extension-header';
-import { UsageError } from '../../frame/protocol-error';
+import { UsageError } from '../../errors';
 
 // ws does not export its lib/ files; load by path (interop reference only)
 const wsExtension = require(path.join(path.dirname(require.resolve('ws/package.json')), 'lib', 'extension.js')) as { parse(h: string): Record<string, unknown> };

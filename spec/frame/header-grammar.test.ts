@@ -15,7 +15,7 @@ import {
   VALUE_CHARS,
 } from '../../frame/header-grammar';
 import { formatExtensionHeader, parseExtensionHeader, type ExtensionOffer } from '../../frame/extension-header';
-import { UsageError } from '../../frame/protocol-error';
+import { UsageError } from '../../errors';
 
 const o = (name: string, ...params: Array<[string, string | true]>): ExtensionOffer => ({ name, params });
 

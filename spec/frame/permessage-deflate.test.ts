@@ -1,5 +1,5 @@
-import * as path from 'path';
-import * as zlib from 'zlib';
+import * as path from 'node:path';
+import * as zlib from 'node:zlib';
 import { parseExtensionHeader } from '../../frame/extension-header';
 import { acceptOffer, acceptResponse, buildOffer } from '../../frame/deflate-params';
 import type { DeflateOptions, NegotiatedParams } from '../../frame/deflate-params';

@@ -52,7 +52,6 @@ async function deflateBomb(mebibytes: number): Promise<{ payload: Buffer; inflat
 let app: App;
 let port: number;
 let closes: number[] = [];
-let served = 0;
 beforeAll(async () => {
   app = new App({ onError: () => {} });
   app.websocket('/ws', {
@@ -60,7 +59,6 @@ beforeAll(async () => {
     maxPayloadLength: MAX_PAYLOAD,
     closeTimeout: 1000,
     message: (ws, m) => {
-      served++;
       ws.send(m);
     },
     close: (_ws, code) => closes.push(code),

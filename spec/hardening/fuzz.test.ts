@@ -23,7 +23,7 @@ import {
   type RegressionCase,
 } from './fuzz';
 import { App } from '../../lib/app';
-import { ProtocolError } from '../../frame/protocol-error';
+import { ProtocolError } from '../../errors';
 import { connect } from '../../lib/client';
 import { waitFor } from '../lib/helpers';
 

@@ -17,7 +17,7 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { FrameParser, type FrameHandler } from '../../frame/parser';
-import { ProtocolError } from '../../frame/protocol-error';
+import { ProtocolError } from '../../errors';
 import { Connection, type ConnectionHandler } from '../../lib/connection';
 import { encodeFrame, firstCloseCode, RSV1 } from '../support/wire';
 

@@ -63,10 +63,6 @@ beforeAll(async () => {
 });
 afterAll(() => app.close());
 
-function sessions(): number {
-  return (app as unknown as { sessions: Set<unknown> }).sessions.size;
-}
-
 describe('header floods', () => {
   test.each([
     ['101 extra header lines', UPGRADE + Array.from({ length: 101 }, (_, i) => `X-Flood-${i}: y\r\n`).join('') + '\r\n', 431],

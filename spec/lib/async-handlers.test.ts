@@ -301,7 +301,7 @@ describe('the issue snippets', () => {
     const logged: string[] = [];
     const app = new App({ onError: (e) => logged.push(`onError ${e.message}`) });
     apps.push(app);
-    app.websocket('/a', { async message(ws, m) { await null; throw new Error('boom'); } });
+    app.websocket('/a', { async message(_ws, _m) { await null; throw new Error('boom'); } });
     const port = await app.listen(0, '127.0.0.1');
     const c = await client(`ws://127.0.0.1:${port}/a`);
     const code = closeCode(c);

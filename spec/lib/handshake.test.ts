@@ -1,6 +1,6 @@
-import * as net from 'net';
+import * as net from 'node:net';
 import WebSocket, { WebSocketServer } from 'ws';
-import { UsageError } from '../../frame/protocol-error';
+import { UsageError } from '../../errors';
 import {
   buildAcceptResponse,
   buildClientRequest,

@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { UsageError } from '../../frame/protocol-error';
+import { UsageError } from '../../errors';
 import {
   HttpHeadError,
   HttpRequestHead,
@@ -393,7 +393,7 @@ describe('RequestHeadParser: properties', () => {
           for (const [n, v] of clean) {
             const k = n.toLowerCase();
             // defineProperty: a header named __proto__ is an ordinary key, not the prototype.
-            if (!(Object.prototype.hasOwnProperty.call(expected, k))) Object.defineProperty(expected, k, { value: v, enumerable: true, writable: true, configurable: true });
+            if (!(Object.hasOwn(expected, k))) Object.defineProperty(expected, k, { value: v, enumerable: true, writable: true, configurable: true });
             else if (k !== 'set-cookie') expected[k] += ', ' + v;
           }
           expect({ ...r!.head.headers }).toEqual(expected);

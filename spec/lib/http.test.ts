@@ -12,7 +12,7 @@ import {
   CHUNKED_FRAMING_ALLOWANCE,
 } from '../../lib/http';
 import { ResponseHeadParser, type HttpResponseHead } from '../../lib/http/head';
-import { UsageError } from '../../frame/protocol-error';
+import { UsageError } from '../../errors';
 
 // ------------------------------------------------------------------ helpers
 
@@ -184,7 +184,7 @@ let errorSpy: jest.SpyInstance;
 beforeAll(async () => {
   errorSpy = jest.spyOn(console, 'error').mockImplementation(() => {});
   app = new App({ maxBodySize: 1024 });
-  app.get('/', (req, res) => res.text('hi'));
+  app.get('/', (_req, res) => res.text('hi'));
   app.get('/users/{id}', (req, res) => res.json({ id: req.params.id }));
   app.get('/posts/:pid/comments/:cid', (req, res) => res.json(req.params));
   app.get('/files/*', (req, res) => res.text(req.params['*']));
@@ -204,15 +204,15 @@ beforeAll(async () => {
   app.post('/len', (req, res) => res.text(`${req.body.length}:${req.body.toString('latin1')}`));
   app.post('/te-len', (req, res) => res.text(`${req.headers['transfer-encoding']} ${req.body.length}:${req.body.toString('latin1')}`));
   app.put('/len', (req, res) => res.text(`put ${req.body.length}`));
-  app.get('/html', (req, res) => res.html('<p>x</p>'));
-  app.get('/bin', (req, res) => res.send(Buffer.from([1, 2, 3])));
-  app.get('/big', (req, res) => res.send(Buffer.alloc(100_000, 0x61)));
-  app.get('/utf8', (req, res) => res.text('héllo ✓'));
-  app.get('/empty', (req, res) => res.status(204).end());
-  app.get('/cookie', (req, res) => res.header('Set-Cookie', 'a=1').header('Set-Cookie', 'b=2').header('Content-Type', 'text/x-custom').send('c'));
-  app.get('/close', (req, res) => res.header('Connection', 'close').text('bye'));
-  app.head('/explicit-head', (req, res) => res.header('Content-Length', 1234).header('X-Head', 'own').end());
-  app.get('/explicit-head', (req, res) => res.text('get body'));
+  app.get('/html', (_req, res) => res.html('<p>x</p>'));
+  app.get('/bin', (_req, res) => res.send(Buffer.from([1, 2, 3])));
+  app.get('/big', (_req, res) => res.send(Buffer.alloc(100_000, 0x61)));
+  app.get('/utf8', (_req, res) => res.text('héllo ✓'));
+  app.get('/empty', (_req, res) => res.status(204).end());
+  app.get('/cookie', (_req, res) => res.header('Set-Cookie', 'a=1').header('Set-Cookie', 'b=2').header('Content-Type', 'text/x-custom').send('c'));
+  app.get('/close', (_req, res) => res.header('Connection', 'close').text('bye'));
+  app.head('/explicit-head', (_req, res) => res.header('Content-Length', 1234).header('X-Head', 'own').end());
+  app.get('/explicit-head', (_req, res) => res.text('get body'));
   app.get('/throw', () => {
     throw new Error('boom sync');
   });
@@ -223,10 +223,10 @@ beforeAll(async () => {
   app.get('/http-error', () => {
     throw new HttpError(418, 'teapot');
   });
-  app.get('/inject', (req, res) => {
+  app.get('/inject', (_req, res) => {
     res.header('X-Bad', 'a\r\nSet-Cookie: evil=1').text('never');
   });
-  app.get('/twice', (req, res) => {
+  app.get('/twice', (_req, res) => {
     res.text('first');
     res.text('second');
   });

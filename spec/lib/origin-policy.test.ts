@@ -4,7 +4,7 @@
  */
 import * as net from 'node:net';
 import { App } from '../../lib/app';
-import { UsageError } from '../../frame/protocol-error';
+import { UsageError } from '../../errors';
 import {
   compileHostList,
   compileOriginPolicy,

@@ -6,7 +6,7 @@
  */
 import * as node from '../../lib/reconnect-policy';
 import * as browser from '../../browser/xyra-client';
-import { UsageError } from '../../frame/protocol-error';
+import { UsageError } from '../../errors';
 import { HandshakeError } from '../../lib/handshake';
 
 const impls = [

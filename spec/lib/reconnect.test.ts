@@ -11,7 +11,7 @@ import { App, type AppBehavior } from '../../lib/app';
 import { connect, HandshakeError } from '../../lib/client';
 import { ReadyState, SendStatus, type WebSocket } from '../../lib/websocket';
 import { OpCode } from '../../frame/opcode';
-import { UsageError } from '../../frame/protocol-error';
+import { UsageError } from '../../errors';
 import { backoffCap, defaultShouldReconnect, type ReconnectingWebSocket, type DisconnectInfo, type ReconnectOptions, type UrlSource } from '../../lib/reconnect';
 import { waitFor } from './helpers';
 

@@ -61,6 +61,7 @@ export async function startFeed(history: HistoryOptions | true, extra: Partial<A
     open(ws: WebSocket) {
       if (ws.query.id !== undefined) sockets.set(ws.query.id, ws);
       if (ws.query.topic !== undefined) return recover(ws, ws.query.topic, ws.query.since, ws.query.pattern === '1');
+      return undefined;
     },
     message(ws: WebSocket, m: string | Buffer) {
       const c = JSON.parse(String(m));

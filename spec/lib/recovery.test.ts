@@ -6,7 +6,7 @@
 import { App } from '../../lib/app';
 import { connect } from '../../lib/client';
 import type { WebSocket } from '../../lib/websocket';
-import { UsageError } from '../../frame/protocol-error';
+import { UsageError } from '../../errors';
 import { waitFor, delay } from './helpers';
 import { cleanup, FeedClient, lastPosition, offsetOf, startFeed } from './recovery-helpers';
 

@@ -147,7 +147,8 @@ describe('handleUpgrade on an existing node:http server', () => {
       const h = seen as unknown as Record<string, string>;
       expect(Object.getPrototypeOf(h)).toBeNull();
       expect(h['constructor']).toBe('c');
-      expect(Object.prototype.hasOwnProperty.call(h, '__proto__')).toBe(true);
+      expect(Object.hasOwn(h, '__proto__')).toBe(true);
+      // biome-ignore lint/suspicious/noProto: the header named __proto__ must be a plain own property
       expect(h['__proto__']).toBe('p');
       expect(h['x-a']).toBe('1, 2');
       expect(h['tostring']).toBeUndefined();

@@ -28,7 +28,7 @@ function readmeApp(): App {
       // text arrives as a string, binary as a Buffer
       if (opcode === OpCode.TEXT) ws.publish(`room/${ws.params.room}`, `${ws.data.name}: ${message}`);
     },
-    close(ws, code, message) {
+    close(_ws, code, message) {
       console.log('closed', code, message);
     },
     // per-route options (see the table below)

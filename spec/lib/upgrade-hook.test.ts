@@ -10,8 +10,7 @@ import * as net from 'node:net';
 import * as path from 'node:path';
 import { App, type AppBehavior, type AppOptions, type UpgradeRequest } from '../../lib/app';
 import { connect, HandshakeError } from '../../lib/client';
-import type { WebSocket } from '../../lib/websocket';
-import { UsageError } from '../../frame/protocol-error';
+import { UsageError } from '../../errors';
 import { RawClient, clientFrame, waitFor } from './helpers';
 
 let apps: App[] = [];

@@ -11,7 +11,7 @@ import type { WebSocket } from '../../lib/websocket';
 import { RedisBus, BusError, type GapInfo, type RedisBusOptions } from '../../lib/redis';
 import { loadClient } from '../../lib/redis/client';
 import { APPEND_SCRIPT, ORDER_ERROR, shardOf } from '../../lib/redis/script';
-import { UsageError } from '../../frame/protocol-error';
+import { UsageError } from '../../errors';
 import { waitFor } from '../lib/helpers';
 import { describeRedis, RedisServer } from '../support/redis-server';
 

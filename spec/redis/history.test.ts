@@ -12,7 +12,7 @@ import { RedisBus, type RedisBusOptions } from '../../lib/redis';
 import type { HistoryOptions } from '../../lib/history/options';
 import { StreamHistory } from '../../lib/history/stream';
 import { resolveHistoryOptions, topicMatcher } from '../../lib/history/options';
-import { UsageError } from '../../frame/protocol-error';
+import { UsageError } from '../../errors';
 import { waitFor, delay } from '../lib/helpers';
 import { cleanup, FeedClient, lastPosition, offsetOf, startFeed, type Feed } from '../lib/recovery-helpers';
 import { describeRedis, RedisServer } from '../support/redis-server';

@@ -6,7 +6,7 @@
  * same character (compressible text, JSON-like, binary, incompressible).
  * When the server declines deflate the runner marks the case UNIMPLEMENTED.
  */
-import { createHash } from 'crypto';
+import { createHash } from 'node:crypto';
 import { CaseRow, CatalogueOptions, Verdict } from '../case';
 import { closeAfter, fill, msg, NORMAL_CLOSE } from './helpers';
 

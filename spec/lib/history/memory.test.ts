@@ -5,7 +5,7 @@
  */
 import { MemoryHistory, ENTRY_OVERHEAD } from '../../../lib/history/memory';
 import { resolveHistoryOptions, topicMatcher, type HistoryOptions } from '../../../lib/history/options';
-import { UsageError } from '../../../frame/protocol-error';
+import { UsageError } from '../../../errors';
 
 interface Row {
   name: string;
