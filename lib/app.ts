@@ -185,7 +185,7 @@ export class App {
    */
   listen(port?: number, callback?: (port: number) => void): Promise<number>;
   listen(port: number, host: string | undefined, callback?: (port: number) => void): Promise<number>;
-  listen(options: { port?: number; host?: string }, callback?: (port: number) => void): Promise<number>;
+  listen(options: { port?: number; host?: string; reusePort?: boolean }, callback?: (port: number) => void): Promise<number>;
   listen(path: string | { path: string }, callback?: (path: string) => void): Promise<string>;
   listen(where: number | string | ListenOptions = 8000, host?: string | ((port: any) => void), callback?: (port: any) => void): Promise<number | string> {
     const target = listenTarget(where, host, callback);

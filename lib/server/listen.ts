@@ -25,7 +25,17 @@ export interface ListenTarget {
   host: string | undefined;
   path: string | undefined;
   callback: ((bound: any) => void) | undefined;
+  reusePort: boolean;
 }
+
+/** Whether this Node can listen with `reusePort` (added in v23.1.0 and v22.12.0, nodejs/node#55408). */
+export function nodeHasReusePort(version: string = process.versions.node): boolean {
+  const [major, minor] = version.split('.').map(Number);
+  return major > 23 || (major === 23 && minor >= 1) || (major === 22 && minor >= 12);
+}
+
+/** Platforms whose kernel balances SO_REUSEPORT listeners (Node raises an error elsewhere). */
+const REUSEPORT_PLATFORMS = new Set(['linux', 'freebsd', 'sunos', 'aix']);
 
 /**
  * Read listen()'s arguments: `(port?, host?, callback?)`, `(port, callback)`,
@@ -40,23 +50,29 @@ export function listenTarget(where: number | string | ListenOptions, host: strin
   }
   let port: number | undefined;
   let path: string | undefined;
+  let reusePort = false;
   if (typeof where === 'number') port = where;
   else if (typeof where === 'string') {
     // A string of digits is a port (process.env.PORT), as node:net reads it.
     if (/^[0-9]+$/.test(where)) port = Number(where);
     else path = where;
   } else if (where !== null && typeof where === 'object') {
-    checkOptionKeys(where, 'app.listen()', { port: true, host: true, path: true });
+    checkOptionKeys(where, 'app.listen()', { port: true, host: true, path: true, reusePort: true });
     if (where.path !== undefined) path = where.path;
     else {
       port = where.port ?? 8000;
       host = where.host;
+      if (where.reusePort === true) {
+        if (!nodeHasReusePort()) return new UsageError(`listen({ reusePort }) needs Node >= 22.12 or >= 23.1 (this is ${process.version}); use node:cluster (examples/cluster.ts)`);
+        if (!REUSEPORT_PLATFORMS.has(process.platform)) return new UsageError(`listen({ reusePort }) is not supported on ${process.platform}`);
+        reusePort = true;
+      }
     }
   } else {
     return new UsageError('listen() takes a port, a Unix socket path or { port, host } / { path }');
   }
   if (path !== undefined && (typeof path !== 'string' || path.length === 0)) return new UsageError('listen(): the Unix socket path must be a non-empty string');
-  return { port, host, path, callback };
+  return { port, host, path, callback, reusePort };
 }
 
 const kOwner = Symbol('xyra.app');
@@ -82,14 +98,15 @@ export function createListener(owner: ListenerOwner, tlsOptions: tls.TlsOptions 
  * attached only once listening succeeded.
  */
 export function bindListener(server: net.Server, target: ListenTarget, backlog: number, failed: () => void): Promise<number | string> {
-  const { port, host, path, callback } = target;
+  const { port, host, path, callback, reusePort } = target;
   return new Promise<number | string>((resolve, reject) => {
     const onError = (err: Error) => {
       failed();
       reject(err);
     };
     server.once('error', onError);
-    const options: net.ListenOptions = path !== undefined ? { path, backlog } : { port, host, backlog };
+    // reusePort is in Node >= 22.12's ListenOptions, not in @types/node 20's.
+    const options: net.ListenOptions & { reusePort?: boolean } = path !== undefined ? { path, backlog } : reusePort ? { port, host, backlog, reusePort } : { port, host, backlog };
     server.listen(options, () => {
       server.off('error', onError);
       server.on('error', onServerError);

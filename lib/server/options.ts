@@ -139,7 +139,15 @@ export interface CloseOptions {
 }
 
 /** Where to listen: a TCP port (and host), or a Unix domain socket path. */
-export type ListenOptions = { port?: number; host?: string; path?: undefined } | { path: string; port?: undefined; host?: undefined };
+/**
+ * `reusePort` (Linux and a few other systems, Node >= 22.12 or >= 23.1):
+ * several processes listen on one port and the kernel balances connections
+ * (SO_REUSEPORT), an alternative to node:cluster's primary. A UsageError
+ * where Node or the platform lacks it.
+ */
+export type ListenOptions =
+  | { port?: number; host?: string; reusePort?: boolean; path?: undefined }
+  | { path: string; port?: undefined; host?: undefined; reusePort?: undefined };
 
 /** Known keys of AppOptions beyond the HTTP side's (the type check keeps this complete). */
 export const APP_OPTION_KEYS: Record<Exclude<keyof AppOptions, keyof HttpOptions>, true> = {

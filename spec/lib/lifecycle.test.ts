@@ -10,6 +10,7 @@ import * as os from 'node:os';
 import { join } from 'node:path';
 import { App, connect, UsageError, type WebSocket } from '../../index';
 import { RawClient, waitFor } from './helpers';
+import { nodeHasReusePort } from '../../lib/server/listen';
 
 let unhandled: unknown[] = [];
 const onUnhandled = (err: unknown) => unhandled.push(err);
@@ -272,5 +273,32 @@ describe('routes and clients', () => {
     } finally {
       await app.close();
     }
+  });
+});
+
+describe('listen({ reusePort })', () => {
+  test.each([
+    ['20.20.2', false],
+    ['22.11.0', false],
+    ['22.12.0', true],
+    ['23.0.0', false],
+    ['23.1.0', true],
+    ['24.0.0', true],
+  ])('Node %s has reusePort: %s', (version, expected) => {
+    expect(nodeHasReusePort(version)).toBe(expected);
+  });
+
+  test('two Apps share one port where Node and the platform allow it; a UsageError otherwise', async () => {
+    const a = new App();
+    a.websocket('/ws', (ws) => ws.send('a'));
+    if (!nodeHasReusePort() || process.platform !== 'linux') {
+      await expect(a.listen({ port: 0, host: '127.0.0.1', reusePort: true })).rejects.toThrow(UsageError);
+      return;
+    }
+    const b = new App();
+    b.websocket('/ws', (ws) => ws.send('b'));
+    const port = (await a.listen({ port: 0, host: '127.0.0.1', reusePort: true })) as number;
+    await expect(b.listen({ port, host: '127.0.0.1', reusePort: true })).resolves.toBe(port);
+    await Promise.all([a.close(), b.close()]);
   });
 });
