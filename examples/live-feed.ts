@@ -14,16 +14,17 @@
  * - the page connects to `/feed?since=<p>` with the last position it saw
  *   (`?since=` when it has none but was connected before: a snapshot then).
  *
- * HTTP: `GET /` the page (examples/public/live-feed.html), `POST /publish`
- * (the body is the item), `POST /kick` cuts every feed connection (as a
- * flaky network would; the page catches up by itself).
+ * HTTP: `GET /` the page (examples/public/live-feed.html), `GET
+ * /xyra-client.js` the browser module it reconnects with (serveBrowserClient),
+ * `POST /publish` (the body is the item), `POST /kick` cuts every feed
+ * connection (as a flaky network would; the page catches up by itself).
  *
  * Run: npx ts-node --transpile-only examples/live-feed.ts (PORT overrides
  * 8000, FEED_INTERVAL the 2000 ms between generated items, 0 for none).
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { App, type AppOptions, type HistoryOptions, type WebSocket } from '../index';
+import { App, serveBrowserClient, type AppOptions, type HistoryOptions, type WebSocket } from '../index';
 
 /** Options of {@link createLiveFeedApp}. */
 export interface LiveFeedOptions {
@@ -66,6 +67,7 @@ export class LiveFeedApp extends App {
     });
     const page = readFileSync(join(__dirname, 'public', 'live-feed.html'), 'utf8');
     this.get('/', (_req, res) => res.html(page));
+    this.get('/xyra-client.js', serveBrowserClient);
     this.post('/publish', async (req, res) => {
       const item = (await req.text()).trim();
       if (item.length === 0 || item.length > 1000) return void res.status(400).json({ error: 'an item is 1 to 1000 characters' });

@@ -1,9 +1,16 @@
 /**
  * examples/live-feed.ts's page (examples/public/live-feed.html) in headless
- * Chromium: the server cuts the page's connection (POST /kick), 20 items are
- * published while it is away, the page reconnects by itself with its last
- * position and shows all 20 once, in order, with their positions, then live
- * items.
+ * Chromium, issue 16's browser case: the page reconnects through the browser
+ * module (imported from the App's /xyra-client.js); the server cuts its
+ * connection (POST /kick), 20 items are published while it is away, the
+ * module reconnects by itself with `?since=<last position>` and the page
+ * shows all 20 once, in order, with their positions, then a live item.
+ *
+ * "While it is away" is made certain, not left to the backoff's timing: the
+ * page's clock (Playwright's fake timers) is paused before the cut, so the
+ * module's reconnect timer cannot fire until the 20 are published and the
+ * clock resumes; and the server has no subscriber while they are published,
+ * so they can only reach the page through the history replay.
  *
  * Needs /usr/bin/chromium (or CHROMIUM_PATH). Missing: fails under CI, is
  * skipped with a warning elsewhere.
@@ -11,6 +18,7 @@
 import { existsSync } from 'node:fs';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { createLiveFeedApp, type LiveFeedApp } from '../../examples/live-feed';
+import { waitFor } from '../lib/helpers';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const TIMEOUT = 60_000;
@@ -58,15 +66,28 @@ describe('browser: the live feed page catches up after its connection is cut', (
     const page = await browser.newPage();
     page.setDefaultTimeout(10_000);
     page.on('pageerror', (err) => pageErrors.push(err.message));
+    const scripts: string[] = [];
+    page.on('response', (r) => {
+      if (r.url().endsWith('.js')) scripts.push(`${new URL(r.url()).pathname} ${r.status()}`);
+    });
+    await page.clock.install(); // timers run as usual until paused
     await page.goto(base + '/');
     await page.locator('#status', { hasText: 'live' }).waitFor();
+    // The page reconnects through the browser module served by the App.
+    expect(scripts).toEqual(['/xyra-client.js 200']);
     app.publishItem('before the cut');
     await page.locator('#items > li', { hasText: 'before the cut' }).waitFor();
+
+    await page.clock.pauseAt(Date.now() + 1000);
     const kicked = await fetch(base + '/kick', { method: 'POST' }).then((r) => r.json());
     expect(kicked).toEqual({ cut: 1 });
-    // The page reconnects after its backoff (250 ms): these are published while it is away.
+    // The module saw the drop and waits for its backoff timer (paused): the page is away.
+    await page.locator('#status', { hasText: 'reconnecting (attempt 1)' }).waitFor();
+    await waitFor(() => app.numSubscribers('news') === 0, 10_000, 'the server dropped the cut subscriber');
     for (let i = 1; i <= 20; i++) app.publishItem(`missed ${i}`);
+    await page.clock.resume();
     await page.locator('#items > li', { hasText: 'missed 20' }).waitFor();
+    await page.locator('#status', { hasText: 'live' }).waitFor();
     app.publishItem('live again');
     await page.locator('#items > li', { hasText: 'live again' }).waitFor();
     const shown = await rows(page);

@@ -80,11 +80,15 @@ describe('examples/live-feed (recovery after a reconnect)', () => {
     }
   });
 
-  test('HTTP: the page (reconnects with since), POST /publish, POST /kick cuts the feed connections', async () => {
+  test('HTTP: the page (the browser module, reconnects with since), the module, POST /publish, POST /kick cuts the feed connections', async () => {
     const page = await request(port, 'GET', '/');
     expect(page.status).toBe(200);
+    expect(page.body).toContain("import { ReconnectingWebSocket } from '/xyra-client.js'");
     expect(page.body).toContain("'?since=' + encodeURIComponent(last)");
     expect(page.body).toContain('/feed');
+    const client = await request(port, 'GET', '/xyra-client.js');
+    expect(client.status).toBe(200);
+    expect(client.body).toContain('export class ReconnectingWebSocket');
     const c = await h.connect('/feed');
     await c.next(); // snapshot
     expect((await request(port, 'POST', '/publish', 'from http')).status).toBe(204);
