@@ -42,6 +42,9 @@ export function buildServers(kinds: ServerKind[] = ['xyra', 'ws', 'bare', 'floor
   // Loaded lazily: only the suite needs the compiler.
   // eslint-disable-next-line @typescript-eslint/no-var-requires
   const ts = require('typescript') as typeof import('typescript');
+  // Start clean: a stale lib/http.js from before lib/http/ existed would win
+  // over lib/http/index.js in require('./http') and run old code.
+  fs.rmSync(BUILD_DIR, { recursive: true, force: true });
   const todo = kinds.map((k) => path.join(__dirname, `${k}-server.ts`));
   const done = new Set<string>();
   while (todo.length > 0) {
