@@ -5,8 +5,8 @@
  * libraries given by URL or as a client, and outages (outbox full, kill -9
  * with AOF, Redis restarted empty, a gap in the offsets).
  */
+import { commandRoute, subscriber } from './pubsub-client';
 import { App, type AppOptions } from '../../lib/app';
-import { connect } from '../../lib/client';
 import type { WebSocket } from '../../lib/websocket';
 import { RedisBus, BusError, type GapInfo, type RedisBusOptions } from '../../lib/redis';
 import { loadClient } from '../../lib/redis/client';
@@ -40,19 +40,7 @@ afterEach(async () => {
   expect(unhandled).toEqual([]);
 });
 
-/**
- * Route where clients drive pub/sub with text commands: "sub t", "psub p",
- * "pub t text", "bin t hex"; each subscribe is acknowledged.
- */
-const route = {
-  message(ws: WebSocket, m: string | Buffer) {
-    const [cmd, topic, ...rest] = String(m).split(' ');
-    if (cmd === 'sub') ws.subscribe(topic), ws.send(`ok ${topic}`);
-    else if (cmd === 'psub') ws.subscribe(topic, { pattern: true }), ws.send(`ok ${topic}`);
-    else if (cmd === 'pub') ws.publish(topic, rest.join(' '));
-    else if (cmd === 'bin') ws.publish(topic, Buffer.from(rest[0], 'hex'));
-  },
-};
+const route = commandRoute;
 
 interface Node { app: App; bus: RedisBus; url: string; errors: Error[] }
 
@@ -67,20 +55,8 @@ async function node(busOptions: Partial<RedisBusOptions>, appOptions: AppOptions
   return { app, bus, url: `ws://127.0.0.1:${port}/ws`, errors };
 }
 
-async function client(url: string, subs: string[] = []) {
-  const ws = await connect(url);
-  clients.push(ws);
-  const got: Array<string | Buffer> = [];
-  ws.on('message', (m: string | Buffer) => {
-    if (typeof m === 'string' && m.startsWith('ok ')) return;
-    got.push(m);
-  });
-  for (const s of subs) {
-    const acked = new Promise<void>((r) => ws.on('message', (m: string | Buffer) => m === `ok ${s.replace(/^p:/, '')}` && r()));
-    ws.send(s.startsWith('p:') ? `psub ${s.slice(2)}` : `sub ${s}`);
-    await acked;
-  }
-  return { ws, got };
+function client(url: string, subs: string[] = []) {
+  return subscriber(url, subs, clients);
 }
 
 function prefix(): string {

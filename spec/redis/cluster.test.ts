@@ -7,8 +7,8 @@
  * each topic once, in one order per topic; `#` subscribers get all; the
  * sender is skipped. Also: the append script's order check on a plain Redis.
  */
+import { commandRoute, textSubscriber } from './pubsub-client';
 import { App } from '../../lib/app';
-import { connect } from '../../lib/client';
 import type { WebSocket } from '../../lib/websocket';
 import { RedisBus, type RedisBusOptions } from '../../lib/redis';
 import { shardOf, streamKey } from '../../lib/redis/script';
@@ -37,30 +37,10 @@ afterEach(async () => {
   expect(unhandled).toEqual([]);
 });
 
-/** Clients drive pub/sub with text commands: "sub t", "psub p", "pub t text"; each subscribe is acknowledged. */
-const route = {
-  message(ws: WebSocket, m: string | Buffer) {
-    const [cmd, topic, ...rest] = String(m).split(' ');
-    if (cmd === 'sub') ws.subscribe(topic), ws.send(`ok ${topic}`);
-    else if (cmd === 'psub') ws.subscribe(topic, { pattern: true }), ws.send(`ok ${topic}`);
-    else if (cmd === 'pub') ws.publish(topic, rest.join(' '));
-  },
-};
+const route = commandRoute;
 
-async function client(url: string, subs: string[]) {
-  const ws = await connect(url);
-  clients.push(ws);
-  const got: string[] = [];
-  ws.on('message', (m: string | Buffer) => {
-    if (!String(m).startsWith('ok ')) got.push(String(m));
-  });
-  for (const s of subs) {
-    const t = s.replace(/^p:/, '');
-    const acked = new Promise<void>((r) => ws.on('message', (m: string | Buffer) => m === `ok ${t}` && r()));
-    ws.send(s.startsWith('p:') ? `psub ${t}` : `sub ${t}`);
-    await acked;
-  }
-  return { ws, got };
+function client(url: string, subs: string[]) {
+  return textSubscriber(url, subs, clients);
 }
 
 const SHARDS = 4;

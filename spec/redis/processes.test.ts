@@ -4,9 +4,9 @@
  * over real WebSockets: every subscriber gets every message once, all in one
  * order; literal and wildcard subscribers across processes get exactly their sets.
  */
+import { textSubscriber } from './pubsub-client';
 import { fork, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
-import { connect } from '../../lib/client';
 import type { WebSocket } from '../../lib/websocket';
 import { waitFor } from '../lib/helpers';
 import { describeRedis, RedisServer } from '../support/redis-server';
@@ -31,20 +31,8 @@ function startNode(library: string): Promise<{ child: ChildProcess; port: number
   });
 }
 
-async function client(port: number, subs: string[]) {
-  const ws = await connect(`ws://127.0.0.1:${port}/ws`);
-  clients.push(ws);
-  const got: string[] = [];
-  ws.on('message', (m: string | Buffer) => {
-    if (!String(m).startsWith('ok ')) got.push(String(m));
-  });
-  for (const s of subs) {
-    const t = s.replace(/^p:/, '');
-    const acked = new Promise<void>((r) => ws.on('message', (m: string | Buffer) => m === `ok ${t}` && r()));
-    ws.send(s.startsWith('p:') ? `psub ${t}` : `sub ${t}`);
-    await acked;
-  }
-  return { ws, got };
+function client(port: number, subs: string[]) {
+  return textSubscriber(`ws://127.0.0.1:${port}/ws`, subs, clients);
 }
 
 describeRedis('three App processes on one Redis', () => {
