@@ -35,10 +35,7 @@ interface PendingEvent {
   reason: string;
 }
 
-enum PendingKind {
-  MESSAGE = 0,
-  CLOSE = 1,
-}
+enum PendingKind { MESSAGE = 0, CLOSE = 1 }
 
 /** A send that waits on compression, or sits behind one (to keep order). */
 interface PendingSend {
@@ -335,6 +332,18 @@ export class Connection extends MessageAssembly {
     return true;
   }
 
+  /** Whether sendSmallText may take a message now: open, nothing waits on compression, none negotiated. */
+  takesSmallText(): boolean {
+    return !this.sentClose && this.state === ReadyState.OPEN && this.deflate === null && this.pendingOut.length === 0;
+  }
+
+  /** Queue a whole message given as a short string (takesSmallText() said yes); returns its length in bytes. */
+  sendSmallText(opcode: number, text: string): number {
+    const n = this.out.pushSmallText(opcode, text);
+    this.handler.onOutput();
+    return n;
+  }
+
   /**
    * Queue one frame of a fragmented message (RFC 6455 5.4): the first with the
    * message's opcode, the rest with CONTINUATION, the last with fin. Fragments are
@@ -457,14 +466,10 @@ export class Connection extends MessageAssembly {
   }
 
   /** Bytes queued for the transport (not those waiting on compression: see {@link pendingBytes}). */
-  get outputBytes(): number {
-    return this.out.bytes;
-  }
+  get outputBytes(): number { return this.out.bytes; }
 
   /** Take the bytes waiting to be written (the array is the caller's now). */
-  takeOutput(): Buffer[] {
-    return this.out.take();
-  }
+  takeOutput(): Buffer[] { return this.out.take(); }
 
   /** Bytes queued here, not yet handed to the transport (including messages awaiting compression). */
   get pendingBytes(): number {

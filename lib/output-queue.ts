@@ -27,6 +27,14 @@ import { UsageError } from '../errors';
  * entry (measured in bench/frame.ts, see bench/RESULTS.md).
  */
 export const MERGE_THRESHOLD = 1024;
+/** The codec methods behind Buffer#write and #toString, without their argument parsing. */
+export interface RawBuffer extends Buffer {
+  utf8Write(text: string, offset: number, length: number): number;
+  utf8Slice(start: number, end: number): string;
+}
+
+/** Strings up to this many UTF-16 code units always encode to under 126 bytes: OutputQueue.pushSmallText. */
+export const SMALL_TEXT_MAX = 41;
 
 /** Bytes per shared slab. A small frame takes at most 131 of them. */
 const SLAB_SIZE = 64 * 1024;
@@ -119,6 +127,46 @@ export class OutputQueue {
     slabUsed = at + size;
     this.runEnd = at + size;
     this.queued += size;
+  }
+
+  /**
+   * Queue an unfragmented data frame whose payload is `text` as UTF-8, written
+   * straight into the slab (no Buffer for the payload). `text.length` must be
+   * at most {@link SMALL_TEXT_MAX}, so the frame has a 7-bit length. Returns
+   * the payload's length in bytes.
+   */
+  pushSmallText(opcode: number, text: string): number {
+    const headerSize = this.masked ? 6 : 2;
+    // A UTF-16 code unit is at most 3 UTF-8 bytes (a surrogate pair: 4 for 2).
+    if (slabUsed + headerSize + text.length * 3 > SLAB_SIZE) {
+      slab = Buffer.allocUnsafeSlow(SLAB_SIZE);
+      slabUsed = 0;
+    }
+    const at = slabUsed;
+    if (this.runSlab !== slab || this.runEnd !== at) {
+      this.closeRun();
+      this.runSlab = slab;
+      this.runStart = this.runEnd = at;
+    }
+    const s = slab;
+    // utf8Write: Buffer#write without its argument parsing (Node and Bun both have it).
+    const length = text.length === 0 ? 0 : (s as RawBuffer).utf8Write(text, at + headerSize, SLAB_SIZE - at - headerSize);
+    s[at] = 0x80 | opcode;
+    if (this.masked) {
+      // RFC 6455 5.3: the client masks every frame with a fresh key.
+      const key = nextMaskKey();
+      s[at + 1] = 0x80 | length;
+      s.writeInt32LE(key, at + 2);
+      const base = at + 6;
+      for (let i = 0; i < length; i++) s[base + i] ^= key >>> ((i & 3) << 3);
+    } else {
+      s[at + 1] = length;
+    }
+    const size = headerSize + length;
+    slabUsed = at + size;
+    this.runEnd = at + size;
+    this.queued += size;
+    return length;
   }
 
   /** Queue a frame encoded elsewhere (a publish's shared frame, a frame that waited behind compression). */

@@ -16,6 +16,8 @@ import type { WebSocketBehavior } from './behavior';
 import type { WebSocketOwner } from './owner';
 import { PauseReason, type Handler } from './dispatch';
 import { WebSocketOutput } from './output';
+import { overReadBudget } from '../read-turn';
+import type { RawBuffer } from '../output-queue';
 
 const EMPTY = Buffer.alloc(0);
 
@@ -41,6 +43,10 @@ export abstract class WebSocketBinding<UserData = any> extends WebSocketOutput<U
   private rateWindowStart = 0;
   /** Bytes read and discarded since the connection failed. */
   private discarded = 0;
+  /** @internal TurnReader (lib/read-turn.ts): the turn of the last read and the bytes read in it. */
+  readTurn = 0;
+  /** @internal */
+  readInTurn = 0;
 
   /** @internal */
   constructor(socket: Socket, role: 'server' | 'client', behavior: WebSocketBehavior<UserData>, owner: WebSocketOwner, opts: ResolvedSocketOptions) {
@@ -89,7 +95,7 @@ export abstract class WebSocketBinding<UserData = any> extends WebSocketOutput<U
       this.owner.counters.messagesIn++;
       this.owner.counters.bytesIn += data.length;
     }
-    const message = isBinary ? data : data.toString('utf8');
+    const message = isBinary ? data : (data as RawBuffer).utf8Slice(0, data.length);
     const opcode = isBinary ? OpCode.BINARY : OpCode.TEXT;
     const cb = this.behavior.message;
     if (cb !== undefined) this.callHandler(cb, this, message, opcode);
@@ -148,6 +154,8 @@ export abstract class WebSocketBinding<UserData = any> extends WebSocketOutput<U
       return;
     }
     this.receivedSinceTick = true;
+    // Its share of this turn read, it waits for the next one (fair service).
+    if (overReadBudget(this, chunk.length)) this.setPaused(PauseReason.TURN, true);
     if (this.opts.maxMessagesPerSecond > 0) {
       // maxMessagesPerSecond counts frames (Connection.frameLimit) in 1-second windows.
       const now = clock();
@@ -163,6 +171,11 @@ export abstract class WebSocketBinding<UserData = any> extends WebSocketOutput<U
       this.corked--;
     }
     if (this.corked === 0 && this.conn.outputBytes > 0) this.flush();
+  }
+
+  /** @internal TurnReader: a new turn of the event loop. */
+  resumeTurn(): void {
+    this.setPaused(PauseReason.TURN, false);
   }
 
   /** @internal Sweeper tick: idle timeout, automatic pings, close timeout, lifetime. */

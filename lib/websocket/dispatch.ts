@@ -36,6 +36,8 @@ export enum PauseReason {
   FAILED = 8,
   /** Client: messages held for a listener not attached yet reached maxPayloadLength bytes. */
   HOLD = 16,
+  /** Read its share of this event-loop turn (lib/read-turn.ts). */
+  TURN = 32,
 }
 
 /**

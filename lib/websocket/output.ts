@@ -10,6 +10,7 @@ import { clock } from '../sweeper';
 import { OpCode } from '../../frame/opcode';
 import { CloseCode } from '../../frame/close-codes';
 import { OutputHold } from '../output-hold';
+import { SMALL_TEXT_MAX } from '../output-queue';
 import { JOIN_LIMIT, flushLater, writeAll, writeBatch } from '../write-batch';
 import { WebSocketDispatch, PauseReason } from './dispatch';
 import { toBuffer, type SendData } from './behavior';
@@ -43,6 +44,17 @@ export abstract class WebSocketOutput<UserData = any> extends WebSocketDispatch<
 
   /** @internal A message of the public send API, counted for app.stats(). */
   protected sendMessage(opcode: OpCode, data: SendData, compress: boolean | undefined): SendStatus {
+    if (typeof data === 'string' && data.length <= SMALL_TEXT_MAX && this.conn.takesSmallText()) {
+      // A short string goes straight into the output as UTF-8: no Buffer in between.
+      const waiting = this.admit();
+      if (waiting < 0) return this.countDrop();
+      const n = this.conn.sendSmallText(opcode, data);
+      if (this.owner.counters !== null) {
+        this.owner.counters.messagesOut++;
+        this.owner.counters.bytesOut += n;
+      }
+      return this.settle(waiting);
+    }
     const payload = toBuffer(data);
     const waiting = this.admit();
     if (waiting < 0) return this.countDrop();
