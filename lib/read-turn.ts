@@ -56,6 +56,8 @@ export function overReadBudget(r: TurnReader, n: number): boolean {
     if (n >= ARM_AT && !armed) arm();
     return false;
   }
+  // Already over (a chunk the paused stream still had): it is on the list.
+  if (total - n > READ_TURN_BUDGET) return true;
   waiting.push(r);
   if (!armed) arm();
   return true;

@@ -3,7 +3,8 @@
  * writev would get out. Small frames (7-bit length) go to the shared slab and
  * join runs; larger ones are merged up to MERGE_THRESHOLD, else [header, payload].
  */
-import { OutputQueue, MERGE_THRESHOLD, frameBuffer } from '../../lib/output-queue';
+import * as fc from 'fast-check';
+import { OutputQueue, MERGE_THRESHOLD, SMALL_TEXT_MAX, frameBuffer } from '../../lib/output-queue';
 import { setMaskKeyGenerator } from '../../frame/encoder';
 import { parseFrames } from '../../frame/parser';
 import { OpCode } from '../../frame/opcode';
@@ -138,5 +139,57 @@ describe('OutputQueue: frames out as a writev would get them', () => {
     const payload = pattern(300);
     expect(frameBuffer(OpCode.BINARY, payload, false, false, true).equals(wire(OpCode.BINARY, payload, false, true))).toBe(true);
     expect(frameBuffer(OpCode.CONTINUATION, payload, true, false, false).equals(wire(OpCode.CONTINUATION, payload, true, false))).toBe(true);
+  });
+});
+
+// Strings written straight into the slab must give the bytes Buffer.from would (lone surrogates -> U+FFFD).
+const texts: Array<{ name: string; text: string }> = [
+  { name: 'empty', text: '' },
+  { name: 'one ASCII byte', text: 'a' },
+  { name: '41 ASCII bytes (SMALL_TEXT_MAX)', text: 'x'.repeat(SMALL_TEXT_MAX) },
+  { name: '41 three-byte characters: 123 bytes, still a 7-bit length', text: '€'.repeat(SMALL_TEXT_MAX) },
+  { name: 'surrogate pairs', text: '😀'.repeat(20) },
+  { name: 'a lone high surrogate', text: 'a\ud800b' },
+  { name: 'a lone low surrogate at the end', text: 'ab\udc00' },
+];
+
+describe('OutputQueue.pushSmallText: a short string straight into the slab', () => {
+  test.each(texts)('$name, both roles, same bytes as push(Buffer.from(text))', ({ text }) => {
+    for (const masked of [false, true]) {
+      const a = new OutputQueue(masked);
+      const b = new OutputQueue(masked);
+      const n = a.pushSmallText(OpCode.TEXT, text);
+      b.push(OpCode.TEXT, Buffer.from(text, 'utf8'), true, false);
+      expect(n).toBe(Buffer.byteLength(text));
+      expect(a.bytes).toBe(b.bytes);
+      expect(Buffer.concat(a.take()).equals(Buffer.concat(b.take()))).toBe(true);
+    }
+  });
+
+  test('property: any string up to SMALL_TEXT_MAX code units, between other frames, parses back to itself', () => {
+    fc.assert(
+      fc.property(fc.array(fc.string({ unit: 'binary', maxLength: SMALL_TEXT_MAX }), { maxLength: 20 }), fc.boolean(), (list, masked) => {
+        const q = new OutputQueue(masked);
+        list.forEach((t, i) => {
+          if (i % 3 === 2) q.push(OpCode.BINARY, Buffer.from(t), true, false);
+          else q.pushSmallText(OpCode.TEXT, t);
+        });
+        const frames = parseFrames(Buffer.concat(q.take()), { role: masked ? 'server' : 'client', maxPayloadLength: 1 << 20 });
+        expect(frames.map((f) => f.payload.toString('utf8'))).toEqual(list.map((t) => Buffer.from(t).toString('utf8')));
+      }),
+      { numRuns: 200 },
+    );
+  });
+
+  test('a full slab is replaced, and the string is not cut', () => {
+    const q = new OutputQueue(false);
+    const big = Buffer.alloc(120, 1);
+    // Fill close to the end of the current slab with 7-bit frames of other queues.
+    const other = new OutputQueue(false);
+    for (let i = 0; i < 600; i++) other.push(OpCode.BINARY, big, true, false);
+    const text = '€'.repeat(SMALL_TEXT_MAX);
+    for (let i = 0; i < 10; i++) q.pushSmallText(OpCode.TEXT, text);
+    const frames = parseFrames(Buffer.concat(q.take()), { role: 'client', maxPayloadLength: 1 << 20 });
+    expect(frames.map((f) => f.payload.toString())).toEqual(Array(10).fill(text));
   });
 });
