@@ -10,6 +10,7 @@
 import type * as net from 'node:net';
 import { RequestHeadParser, HttpHeadError, type HttpRequestHead } from '../http/head';
 import { validateUpgradeRequest, buildAcceptResponse } from '../handshake';
+import type { UpgradeValidation } from '../handshake/server';
 import { WebSocket } from '../websocket';
 import { splitUrl, type RouteMatch } from '../router';
 import { clock, type Sweeper } from '../sweeper';
@@ -21,7 +22,7 @@ import { acceptOffer, type NegotiatedParams, type DeflateOptions } from '../../f
 import { PerMessageDeflate } from '../deflate/codec';
 import { listHasToken } from '../../frame/header-grammar';
 import { UsageError } from '../../errors';
-import { makeUpgradeRequest, UpgradeResponseImpl, isAbortError } from './upgrade-hook';
+import { makeUpgradeRequest, UpgradeResponseImpl, isAbortError, type UpgradeRequest } from './upgrade-hook';
 import type { Route } from './routes';
 
 /** What a session needs of its App. */
@@ -289,61 +290,83 @@ export class UpgradeSession extends Exchange {
    * this connection a 500, never an unhandled rejection that ends the process.
    */
   startUpgrade(head: HttpRequestHead, rest: Buffer): void {
-    this.upgrade(head, rest).catch((err: unknown) => {
-      this.app.reportError(null, err instanceof Error ? err : new Error(String(err)));
-      if (this.state !== SessionState.DONE) this.fail(500, 'Internal Server Error');
-      else this.socket.destroy();
-    });
+    try {
+      // Synchronous unless the route has an upgrade hook (no promise per handshake).
+      this.upgrade(head, rest)?.catch(this.upgradeFailed.bind(this));
+    } catch (err) {
+      this.upgradeFailed(err);
+    }
   }
 
-  /** Validate and answer an upgrade request (RFC 6455 4.2). */
-  async upgrade(head: HttpRequestHead, rest: Buffer): Promise<void> {
+  private upgradeFailed(err: unknown): void {
+    this.app.reportError(null, err instanceof Error ? err : new Error(String(err)));
+    if (this.state !== SessionState.DONE) this.fail(500, 'Internal Server Error');
+    else this.socket.destroy();
+  }
+
+  /** Validate and answer an upgrade request (RFC 6455 4.2); a promise only while a hook runs. */
+  upgrade(head: HttpRequestHead, rest: Buffer): Promise<void> | undefined {
     const app = this.app;
-    const socket = this.socket;
     this.state = SessionState.UPGRADING;
     app.sweeper.delete(this);
     const { path, query } = splitUrl(head.url);
     const match = app.matchRoute(path);
     this.upgradeHead = head;
-    if (match === null) return this.fail(404, 'Not Found');
+    if (match === null) return void this.fail(404, 'Not Found');
     const route = match.value;
     this.upgradeRoute = route;
     const valid = validateUpgradeRequest(head);
-    if (!valid.ok) return this.fail(valid.status, valid.reason, valid.headers);
-    const req = makeUpgradeRequest(head, path, query, match.params, valid.origin, valid.protocols, socket, this);
+    if (!valid.ok) return void this.fail(valid.status, valid.reason, valid.headers);
+    const req = makeUpgradeRequest(head, path, query, match.params, valid.origin, valid.protocols, this.socket, this);
     const hosts = route.allowedHosts ?? app.httpOptions.allowedHosts;
-    if (hosts !== undefined && !hostAllowed(hosts, head.headers['host'])) return this.fail(421, 'Host not allowed');
-    if (!originAllowed(route.allowedOrigins, valid.origin, head.headers['host'], req)) return this.fail(403, 'Origin not allowed');
+    if (hosts !== undefined && !hostAllowed(hosts, head.headers['host'])) return void this.fail(421, 'Host not allowed');
+    if (!originAllowed(route.allowedOrigins, valid.origin, head.headers['host'], req)) return void this.fail(403, 'Origin not allowed');
     const res = new UpgradeResponseImpl(valid.protocols);
-    const hook = route.behavior.upgrade;
-    if (hook !== undefined) {
-      if (rest.length > 0) this.holdEarly(rest);
-      if (this.isDone()) return;
-      // The sweeper enforces upgradeTimeout while the hook runs (13.3).
-      this.hookSince = clock();
-      this.hookTimeout = route.upgradeTimeout;
-      app.sweeper.add(this);
-      try {
-        await hook(req, res);
-      } catch (err) {
-        // A hook that stopped because its signal fired has nothing new to say.
-        if (!(this.hookAborted && isAbortError(err))) app.reportError(null, err instanceof Error ? err : new Error(String(err)));
-        this.hookSince = 0;
-        return this.fail(500, 'Internal Server Error');
-      }
+    if (route.behavior.upgrade !== undefined) return this.runHook(head, rest, match, valid, req, res);
+    this.accept(head, rest, match, valid, res);
+    return undefined;
+  }
+
+  /** The route's upgrade hook decides (it may await); then accept or answer its rejection. */
+  private async runHook(head: HttpRequestHead, rest: Buffer, match: RouteMatch<Route>, valid: UpgradeValidation, req: UpgradeRequest, res: UpgradeResponseImpl): Promise<void> {
+    const app = this.app;
+    const socket = this.socket;
+    const route = match.value;
+    const hook = route.behavior.upgrade!;
+    if (rest.length > 0) this.holdEarly(rest);
+    if (this.isDone()) return;
+    // The sweeper enforces upgradeTimeout while the hook runs (13.3).
+    this.hookSince = clock();
+    this.hookTimeout = route.upgradeTimeout;
+    app.sweeper.add(this);
+    try {
+      await hook(req, res);
+    } catch (err) {
+      // A hook that stopped because its signal fired has nothing new to say.
+      if (!(this.hookAborted && isAbortError(err))) app.reportError(null, err instanceof Error ? err : new Error(String(err)));
       this.hookSince = 0;
-      app.sweeper.delete(this);
-      // Answered already (503 on timeout, 400 for early data) or the session was dropped.
-      if (this.isDone()) return;
-      if (this.peerGone || socket.destroyed) {
-        this.destroy();
-        return;
-      }
-      const held = this.held;
-      this.held = null;
-      rest = held === null ? EMPTY_BUFFER : held.length === 1 ? held[0] : Buffer.concat(held);
-      if (res.rejected !== null) return this.fail(res.rejected.status, res.rejected.body, res.rejected.headers);
+      return this.fail(500, 'Internal Server Error');
     }
+    this.hookSince = 0;
+    app.sweeper.delete(this);
+    // Answered already (503 on timeout, 400 for early data) or the session was dropped.
+    if (this.isDone()) return;
+    if (this.peerGone || socket.destroyed) {
+      this.destroy();
+      return;
+    }
+    const held = this.held;
+    this.held = null;
+    rest = held === null ? EMPTY_BUFFER : held.length === 1 ? held[0] : Buffer.concat(held);
+    if (res.rejected !== null) return this.fail(res.rejected.status, res.rejected.body, res.rejected.headers);
+    this.accept(head, rest, match, valid, res);
+  }
+
+  /** Answer 101 and hand the socket to a new WebSocket. */
+  private accept(head: HttpRequestHead, rest: Buffer, match: RouteMatch<Route>, valid: UpgradeValidation, res: UpgradeResponseImpl): void {
+    const app = this.app;
+    const socket = this.socket;
+    const route = match.value;
     let protocol = res.protocol ?? '';
     if (protocol !== '' && !valid.protocols.includes(protocol)) {
       app.reportError(null, new UsageError(`Upgrade hook chose subprotocol ${protocol} that the client did not offer`));
