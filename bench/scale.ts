@@ -3,6 +3,7 @@
  *
  *   npm run bench:scale [-- --quick] [--write] [--runs N] [--duration S] [--warmup S] [--subs N]
  *       [--rate R] [--lat-seconds S] [--lat-subs N] [--retained N] [--generator native|js] [--results FILE]
+ *       [--redis-core N]
  *
  * 1. Fan-out deliveries/s: 64 B binary to `--subs` subscribers (1,000), one
  *    publisher on /pub with 16 publishes in flight paced by one subscriber
@@ -24,8 +25,10 @@
  *    (`maxLen` above that: nothing trimmed), and MEMORY USAGE of the stream.
  *
  * Starts its own redis-server (spec/support/redis-server.ts: `--save ''`, no
- * AOF), pinned with the servers to core 0 when taskset is there (this process
- * and the generator on core 1). Prints a markdown report on stdout; with
+ * AOF), pinned with the load generator and this process to core 1 when taskset
+ * is there (`--redis-core N` to move it), the servers under test on core 0.
+ * The latency publisher is paced by a 1 ms timer, so this process leaves its
+ * core idle between sends. Prints a markdown report on stdout; with
  * `--write` it also replaces (or adds) the "## Scale-out" section of
  * bench/RESULTS.md (`--results FILE` writes another file).
  */
@@ -178,7 +181,8 @@ async function latencyRun(pubUrl: string, subUrl: string, o: Options): Promise<{
           b.writeDoubleLE(performance.now(), 0);
           pub.sendBinary(b);
         }
-        if (sent < total) setImmediate(tick);
+        // A 1 ms timer, not a busy setImmediate loop: this process leaves its core idle between sends (Redis may share it).
+        if (sent < total) setTimeout(tick, 1);
         else resolve();
       };
       tick();
@@ -265,9 +269,13 @@ async function main(): Promise<void> {
     choice.describe(1),
     `Fan-out: 1 publisher on /pub, ${o.subs.toLocaleString('en-US')} subscribers on /sub, 64 B binary, 16 publishes in flight paced by one subscriber; deliveries/s = messages received by all subscribers (two processes: the generator's count on the first + the second server's count of messages sent, same window)`,
     `Latency: ${o.rate.toLocaleString('en-US')} publishes/s for ${o.latSeconds} s, open loop from this process, ${o.latSubs} subscribers; 64 B carrying performance.now() (one clock); the first ${Math.min(0.5, o.latSeconds / 4)} s not counted`,
-    'Redis: redis-server started by the bench (--save \'\', no AOF), pinned with the servers; RedisBus defaults (1 shard, node-redis)',
+    `Redis: redis-server started by the bench (--save '', no AOF), pinned to core ${argValue(argv, 'redis-core') ?? '1'} (the generator's; the servers under test have core 0); RedisBus defaults (1 shard, node-redis)`,
   ]);
-  const redis = await new RedisServer({ prefix: ctx.prefix }).start();
+  // Redis runs on the load generator's core (1) by default, not on the servers' core under test
+  // (in production it has a machine of its own); --redis-core N picks another core.
+  const redisCore = argValue(argv, 'redis-core') ?? '1';
+  const redisPrefix = ctx.prefix.length > 0 ? [...ctx.prefix.slice(0, -1), redisCore] : ctx.prefix;
+  const redis = await new RedisServer({ prefix: redisPrefix }).start();
   const version = (await import('node:child_process')).spawnSync(process.env.REDIS_SERVER ?? 'redis-server', ['--version'], { encoding: 'utf8' }).stdout.trim();
   ctx.env.push(`Redis: ${version.replace(/ sha=.*/, '')} on 127.0.0.1:${redis.port}`);
   const gen = choice.create(1);

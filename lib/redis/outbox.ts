@@ -2,7 +2,10 @@
  * The publisher side of RedisBus: a bounded, in-order outbox (scale-out.md
  * 2.6). Every publish enters it; while the connection is ready entries are
  * sent pipelined, in seq order, up to `maxInFlight` at a time, and leave when
- * Redis acknowledges them. When the connection drops (or the script is
+ * Redis acknowledges them. The publishes of one event-loop job go out
+ * together: consecutive ones to the same shard as one append command (a
+ * batch), so readers get them in one XREAD reply and deliver them in one
+ * write per socket. When the connection drops (or the script is
  * missing), the outbox waits for every command in flight to settle, then
  * resends from the first unacknowledged entry: the script's (origin, seq)
  * dedupe makes that exactly-once in the stream. Nothing accepted is dropped
@@ -10,22 +13,20 @@
  * entry Redis refuses for good is reported with its topic.
  */
 import { ConnectionDown, backoff, type RedisConn } from './client';
-import { ORDER_ERROR, appendArgs } from './script';
+import { ORDER_ERROR, appendArgs, type AppendItem } from './script';
 
-/** One publish waiting for Redis. */
-interface Entry {
+/** One publish waiting for Redis (`prev`: for the script's order check). */
+interface Entry extends AppendItem {
   stream: string;
   meta: string;
-  topic: string;
-  payload: Buffer;
-  flags: number;
-  seq: number;
-  /** Seq of the previous publish to the same shard (0: none), for the script's order check. */
-  prev: number;
   /** Date.now() when accepted (for maxAge). */
   at: number;
   acked: boolean;
 }
+
+/** Most publishes, and bytes, in one append command. */
+const MAX_BATCH = 256;
+const MAX_BATCH_BYTES = 1024 * 1024;
 
 /** Outbox bounds; defaults 10,000 messages, 16 MiB, 30 s (scale-out.md 2.6). */
 export interface OutboxLimits {
@@ -68,6 +69,12 @@ export class Outbox {
   private timer: NodeJS.Timeout | null = null;
   /** False until the reader has its start position (own entries must not precede it). */
   gate = false;
+  /** A pump is queued for the end of this job (the job's publishes go out as one batch). */
+  private pumpQueued = false;
+  private readonly pumpLater = (): void => {
+    this.pumpQueued = false;
+    this.pump();
+  };
 
   constructor(
     private readonly conn: RedisConn,
@@ -98,7 +105,10 @@ export class Outbox {
   push(stream: string, meta: string, topic: string, payload: Buffer, flags: number, seq: number, prev: number): void {
     this.items.push({ stream, meta, topic, payload, flags, seq, prev, at: Date.now(), acked: false });
     this.bytes += payload.length + topic.length;
-    this.pump();
+    if (!this.pumpQueued) {
+      this.pumpQueued = true;
+      queueMicrotask(this.pumpLater);
+    }
   }
 
   /** Send what can be sent now. */
@@ -106,28 +116,40 @@ export class Outbox {
     if (!this.gate || this.rewinding || this.timer !== null || !this.conn.isReady()) return;
     const items = this.items;
     while (this.sent < items.length && this.sent - this.head < this.maxInFlight) {
-      const e = items[this.sent++];
-      if (e.acked) continue;
+      const first = items[this.sent++];
+      if (first.acked) continue;
+      // Consecutive unacknowledged publishes to the same shard go in one command.
+      const batch: Entry[] = [first];
+      let bytes = first.payload.length;
+      while (this.sent < items.length && this.sent - this.head < this.maxInFlight && batch.length < MAX_BATCH && bytes < MAX_BATCH_BYTES) {
+        const e = items[this.sent];
+        if (e.acked || e.stream !== first.stream) break;
+        batch.push(e);
+        bytes += e.payload.length;
+        this.sent++;
+      }
       this.outstanding++;
       // items[head] is the first entry not acknowledged: every lower seq is.
-      const args = appendArgs(this.useEval, e.stream, e.meta, this.origin, e.seq, this.maxLen, e.topic, e.payload, e.flags, this.newEpoch, e.prev, items[this.head].seq);
-      this.conn.call(args, e.stream).then(
-        () => this.settled(e, null),
-        (err: Error) => this.settled(e, err),
+      const args = appendArgs(this.useEval, first.stream, first.meta, this.origin, this.maxLen, this.newEpoch, items[this.head].seq, batch);
+      this.conn.call(args, first.stream).then(
+        () => this.settled(batch, null),
+        (err: Error) => this.settled(batch, err),
       );
     }
   }
 
-  private settled(e: Entry, err: Error | null): void {
+  private settled(batch: Entry[], err: Error | null): void {
     this.outstanding--;
     if (err === null) {
       if (this.useEval) this.useEval = false; // EVAL loaded the script
       this.attempt = 0;
-      this.ack(e);
+      for (const e of batch) this.ack(e);
     } else if (!(err instanceof ConnectionDown) && PERMANENT.test(err.message)) {
-      // Redis will never take this one (a key of another type, a script error).
-      this.ack(e);
-      this.events.failed(e.topic, e.seq, err);
+      // Redis will never take these (a key of another type, a script error).
+      for (const e of batch) {
+        this.ack(e);
+        this.events.failed(e.topic, e.seq, err);
+      }
     } else {
       this.rewinding = true;
       // NOSCRIPT (a new or flushed Redis): resend at once with EVAL, which

@@ -240,7 +240,7 @@ describeRedis('RedisBus (real redis-server)', () => {
     const got: Array<number | string> = [];
     for (const [seq, prev, lo] of cases) {
       try {
-        const r = await raw.sendCommand(['EVAL', APPEND_SCRIPT, '2', `{${p}:0}`, `{${p}:0}:m`, 'origin1', String(seq), '100', 't', `m${seq}`, '0', 'ep', String(prev), String(lo)]);
+        const r = await raw.sendCommand(['EVAL', APPEND_SCRIPT, '2', `{${p}:0}`, `{${p}:0}:m`, 'origin1', '100', 'ep', String(lo), String(seq), 't', `m${seq}`, '0', String(prev)]);
         got.push(Number(r[0]));
       } catch (err) {
         got.push(String((err as Error).message).startsWith(ORDER_ERROR) ? 'order' : String(err));
@@ -249,6 +249,39 @@ describeRedis('RedisBus (real redis-server)', () => {
     expect(got).toEqual(cases.map((c) => c[3]));
     const entries = (await raw.sendCommand(['XRANGE', `{${p}:0}`, '-', '+'])) as Array<[string, string[]]>;
     expect(entries.map(([id, f]) => [id, f[f.indexOf('q') + 1]])).toEqual([['1-0', '1'], ['2-0', '2'], ['3-0', '5']]);
+    await raw.destroy();
+  });
+
+  test('the append script takes a batch: duplicates skipped, an overtaking publish refused after the ones before it are appended', async () => {
+    const p = prefix();
+    const { createClient } = require('redis');
+    const raw = createClient({ url: server.url });
+    await raw.connect();
+    // [lo, [[seq, prev], ...], expected reply: last offset appended, or 'order']
+    const cases: Array<[number, Array<[number, number]>, number | 'order']> = [
+      [1, [[1, 0], [2, 1], [3, 2]], 3],
+      [1, [[1, 0], [2, 1], [3, 2], [4, 3]], 4], // resent with one more: only 4 is new
+      [5, [[6, 5]], 'order'], // 5 is still on its way
+      [5, [[5, 4], [6, 5]], 6],
+      [7, [[7, 6], [9, 8]], 'order'], // 7 appended, then 9 overtook 8
+      [7, [[7, 6], [8, 7], [9, 8]], 9], // 7 was kept as appended: 8 and 9 follow it (offsets 8, 9)
+      [7, [[9, 8]], 0],
+    ];
+    const got: Array<number | string> = [];
+    for (const [lo, batch] of cases) {
+      const args = ['EVAL', APPEND_SCRIPT, '2', `{${p}:0}`, `{${p}:0}:m`, 'origin1', '100', 'ep', String(lo)];
+      for (const [seq, prev] of batch) args.push(String(seq), 't', `m${seq}`, '0', String(prev));
+      try {
+        got.push(Number((await raw.sendCommand(args))[0]));
+      } catch (err) {
+        got.push(String((err as Error).message).startsWith(ORDER_ERROR) ? 'order' : String(err));
+      }
+    }
+    expect(got).toEqual(cases.map((c) => c[2]));
+    const entries = (await raw.sendCommand(['XRANGE', `{${p}:0}`, '-', '+'])) as Array<[string, string[]]>;
+    expect(entries.map(([id, f]) => [id, f[f.indexOf('q') + 1]])).toEqual(
+      [1, 2, 3, 4, 5, 6, 7, 8, 9].map((q, i) => [`${i + 1}-0`, String(q)]),
+    );
     await raw.destroy();
   });
 });
