@@ -22,6 +22,8 @@ interface Entry extends AppendItem {
   /** Date.now() when accepted (for maxAge). */
   at: number;
   acked: boolean;
+  /** In a command not settled yet (batched ahead of `sent` with others of its shard). */
+  inFlight: boolean;
 }
 
 /** Most publishes, and bytes, in one append command. */
@@ -103,7 +105,7 @@ export class Outbox {
 
   /** Accept a publish (check() said yes). */
   push(stream: string, meta: string, topic: string, payload: Buffer, flags: number, seq: number, prev: number): void {
-    this.items.push({ stream, meta, topic, payload, flags, seq, prev, at: Date.now(), acked: false });
+    this.items.push({ stream, meta, topic, payload, flags, seq, prev, at: Date.now(), acked: false, inFlight: false });
     this.bytes += payload.length + topic.length;
     if (!this.pumpQueued) {
       this.pumpQueued = true;
@@ -117,16 +119,19 @@ export class Outbox {
     const items = this.items;
     while (this.sent < items.length && this.sent - this.head < this.maxInFlight) {
       const first = items[this.sent++];
-      if (first.acked) continue;
-      // Consecutive unacknowledged publishes to the same shard go in one command.
+      if (first.acked || first.inFlight) continue;
+      // The unsent publishes to the same shard within the window go in one
+      // command, in seq order (order matters per shard only).
+      first.inFlight = true;
       const batch: Entry[] = [first];
       let bytes = first.payload.length;
-      while (this.sent < items.length && this.sent - this.head < this.maxInFlight && batch.length < MAX_BATCH && bytes < MAX_BATCH_BYTES) {
-        const e = items[this.sent];
-        if (e.acked || e.stream !== first.stream) break;
+      const end = Math.min(items.length, this.head + this.maxInFlight);
+      for (let j = this.sent; j < end && batch.length < MAX_BATCH && bytes < MAX_BATCH_BYTES; j++) {
+        const e = items[j];
+        if (e.acked || e.inFlight || e.stream !== first.stream) continue;
+        e.inFlight = true;
         batch.push(e);
         bytes += e.payload.length;
-        this.sent++;
       }
       this.outstanding++;
       // items[head] is the first entry not acknowledged: every lower seq is.
@@ -162,6 +167,7 @@ export class Outbox {
     if (this.rewinding && this.outstanding === 0) {
       this.rewinding = false;
       this.sent = this.head;
+      for (let i = this.head; i < this.items.length; i++) this.items[i].inFlight = false;
       const now = this.useEval || this.reordered;
       this.reordered = false;
       if (now) this.attempt = 0;

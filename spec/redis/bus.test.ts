@@ -252,6 +252,60 @@ describeRedis('RedisBus (real redis-server)', () => {
     await raw.destroy();
   });
 
+  test('the publishes of one job leave as one append per shard; subscribers in another App get them all, in order', async () => {
+    const p = prefix();
+    const { createClient } = require('redis');
+    const raw = createClient({ url: server.url });
+    await raw.connect();
+    const evals = async (): Promise<number> => {
+      const info = String(await raw.sendCommand(['INFO', 'commandstats']));
+      const m = /cmdstat_evalsha:calls=(\d+)/.exec(info);
+      return m === null ? 0 : Number(m[1]);
+    };
+    const a = await node({ prefix: p, shards: 2 });
+    const b = await node({ prefix: p, shards: 2 });
+    const sub = await client(b.url, ['x', 'y']);
+    // Load the script (the first append after start may be an EVAL) and let the counts settle.
+    a.app.publish('x', 'warm');
+    a.app.publish('y', 'warm');
+    await waitFor(() => sub.got.length === 2, 10000, 'warm-up');
+    const before = await evals();
+    const N = 200;
+    for (let i = 0; i < N; i++) expect(a.app.publish(i % 2 === 0 ? 'x' : 'y', `m${i}`)).toBe(true);
+    await waitFor(() => sub.got.length === 2 + N, 10000, 'deliveries');
+    expect(shardOf('x', 2)).not.toBe(shardOf('y', 2));
+    // Interleaved topics on two shards, one job: one append per shard (not one per run of a shard, N).
+    expect((await evals()) - before).toBe(2);
+    const got = sub.got.slice(2).map(String);
+    expect(got.filter((m) => Number(m.slice(1)) % 2 === 0)).toEqual(Array.from({ length: N / 2 }, (_, i) => `m${2 * i}`));
+    expect(got.filter((m) => Number(m.slice(1)) % 2 === 1)).toEqual(Array.from({ length: N / 2 }, (_, i) => `m${2 * i + 1}`));
+    await raw.destroy();
+  });
+
+  test('a burst to one shard goes out in few appends (one per job, up to 256 publishes each)', async () => {
+    const p = prefix();
+    const { createClient } = require('redis');
+    const raw = createClient({ url: server.url });
+    await raw.connect();
+    const evals = async (): Promise<number> => {
+      const info = String(await raw.sendCommand(['INFO', 'commandstats']));
+      const m = /cmdstat_evalsha:calls=(\d+)/.exec(info);
+      return m === null ? 0 : Number(m[1]);
+    };
+    const a = await node({ prefix: p });
+    const sub = await client(a.url, ['z']);
+    a.app.publish('z', 'warm');
+    await waitFor(() => sub.got.length === 1, 10000, 'warm-up');
+    const before = await evals();
+    const N = 1000;
+    for (let i = 0; i < N; i++) a.app.publish('z', `m${i}`);
+    await waitFor(() => sub.got.length === 1 + N, 10000, 'deliveries');
+    // 1000 publishes in one job: ceil(1000 / 256) = 4 appends.
+    expect((await evals()) - before).toBe(4);
+    expect(sub.got.slice(1).map(String)).toEqual(Array.from({ length: N }, (_, i) => `m${i}`));
+    await raw.destroy();
+  });
+
   test('the append script takes a batch: duplicates skipped, an overtaking publish refused after the ones before it are appended', async () => {
     const p = prefix();
     const { createClient } = require('redis');
