@@ -29,6 +29,12 @@ export interface FrameHandler {
   /** The current data frame's payload is complete. */
   onDataFrameEnd(): void;
   /**
+   * Optional fast path: a whole data frame with no RSV bit and a 7-bit
+   * length, entirely in the pushed chunk, already unmasked at
+   * `chunk[start..end)`, in place of the Start/Payload/End calls.
+   */
+  onSmallDataFrame?(opcode: number, fin: boolean, chunk: Buffer, start: number, end: number): void;
+  /**
    * A whole control frame (CLOSE, PING, PONG); payload unmasked, <= 125 bytes.
    * It is a view of the pushed chunk, or a fresh Buffer when it spanned
    * chunks; the parser never reuses it.
@@ -113,12 +119,15 @@ export class FrameParser {
   private maskKey = 0;
   /** Control payload being assembled across chunks, else null. */
   private controlBuffer: Buffer | null = null;
+  /** The handler takes whole small data frames in one call (FrameHandler.onSmallDataFrame). */
+  private readonly smallFrames: boolean;
 
   constructor(handler: FrameHandler, options: ParserOptions) {
     this.handler = handler;
     this.expectMasked = options.role === 'server';
     this.maxPayloadLength = options.maxPayloadLength ?? DEFAULT_MAX_PAYLOAD_LENGTH;
     this.rsv1Allowed = options.rsv1Allowed ?? false;
+    this.smallFrames = typeof handler.onSmallDataFrame === 'function';
   }
 
   /** True once {@link FrameParser.halt} was called. */
@@ -146,6 +155,25 @@ export class FrameParser {
     while (pos < length && !this._halted) {
       switch (this.state) {
         case ParserState.HEADER: {
+          if (this.smallFrames && this.stashLength === 0 && length - pos >= 2) {
+            // Fast path for the common message: a data frame with no RSV bit,
+            // a 7-bit length within the limit and the mask this role expects
+            // (RFC 6455 5.1), whole in this chunk: one handler call.
+            const h0 = chunk[pos];
+            const h1 = chunk[pos + 1];
+            const op = h0 & 0x0f;
+            const n = h1 & 0x7f;
+            if ((h0 & 0x70) === 0 && op <= OpCode.BINARY && n < 126 && n <= this.maxPayloadLength && (h1 & 0x80) === (this.expectMasked ? 0x80 : 0)) {
+              const start = pos + (this.expectMasked ? 6 : 2);
+              const end = start + n;
+              if (end <= length) {
+                if (this.expectMasked && n > 0) unmaskRangeInt(chunk, start, end, chunk.readInt32LE(pos + 2), 0);
+                pos = end;
+                this.handler.onSmallDataFrame!(op, (h0 & 0x80) !== 0, chunk, start, end);
+                break;
+              }
+            }
+          }
           let b0: number;
           let b1: number;
           if (this.stashLength === 0 && length - pos >= 2) {

@@ -13,7 +13,7 @@
  */
 import { OpCode } from '../frame/opcode';
 import { CloseCode } from '../frame/close-codes';
-import { Utf8Validator } from '../frame/utf8';
+import { Utf8Validator, isValidUtf8 } from '../frame/utf8';
 import { ProtocolError } from '../errors';
 
 const EMPTY = Buffer.alloc(0);
@@ -158,6 +158,28 @@ export abstract class MessageAssembly {
     } else {
       this.appendOwned(data, left);
     }
+  }
+
+  /** @internal FrameHandler fast path: a whole small data frame at chunk[start..end), unmasked. */
+  onSmallDataFrame(opcode: number, fin: boolean, chunk: Buffer, start: number, end: number): void {
+    if (!fin || opcode === OpCode.CONTINUATION || this.msgOpcode !== 0 || this.maxFragments < 1) {
+      // Part of a fragmented message (or a misplaced frame): the general path and its checks.
+      this.onDataFrameStart(opcode, fin, false, end - start);
+      if (end > start) this.onDataFramePayload(chunk.subarray(start, end));
+      this.onDataFrameEnd();
+      return;
+    }
+    // A whole message in one frame, within maxPayloadLength (the parser checked the frame).
+    if (this.frameLimit !== 0) this.countFrame();
+    if (opcode === OpCode.TEXT) {
+      for (let i = start; i < end; i++) {
+        if (chunk[i] >= 0x80) {
+          if (!isValidUtf8(chunk.subarray(start, end))) throw new ProtocolError(CloseCode.INVALID_PAYLOAD, 'Invalid UTF-8 in text message');
+          break;
+        }
+      }
+    }
+    this.messageAssembled(end > start ? chunk.subarray(start, end) : EMPTY, opcode === OpCode.BINARY);
   }
 
   /** @internal FrameHandler */

@@ -98,3 +98,75 @@ describe('hostile input', () => {
     );
   });
 });
+
+/** A handler with the small-frame fast path, reporting it as the three calls it replaces. */
+class FastPathHandler extends RecordingHandler {
+  fast = 0;
+  onSmallDataFrame(opcode: number, fin: boolean, chunk: Buffer, start: number, end: number): void {
+    this.fast++;
+    this.onDataFrameStart(opcode, fin, false, end - start);
+    if (end > start) this.onDataFramePayload(chunk.subarray(start, end));
+    this.onDataFrameEnd();
+  }
+}
+
+/** Events (and the error, if any) of a parse of `pieces` by `handler`. */
+function run(handler: RecordingHandler, pieces: Buffer[], opts: { role: 'server' | 'client'; rsv1Allowed: boolean; maxPayloadLength?: number }) {
+  const parser = new FrameParser(handler, opts);
+  let error: string | null = null;
+  for (const piece of pieces) {
+    try {
+      parser.push(Buffer.from(piece));
+    } catch (err) {
+      error = err instanceof ProtocolError ? `${err.code} ${err.message}` : String(err);
+      break;
+    }
+  }
+  return { events: handler.events, error };
+}
+
+describe('the small-frame fast path (FrameHandler.onSmallDataFrame)', () => {
+  test('same events and the same error as the general path, for any stream in any chunking', () => {
+    let fastCalls = 0;
+    fc.assert(
+      fc.property(
+        hostileArb.chain((bytes) => fc.tuple(fc.constant(bytes), cutsArb(bytes.length))),
+        fc.constantFrom<'server' | 'client'>('server', 'client'),
+        fc.boolean(),
+        fc.oneof(fc.constant(undefined), fc.integer({ min: 0, max: 300 })),
+        ([bytes, cuts], role, rsv1Allowed, maxPayloadLength) => {
+          const opts = { role, rsv1Allowed, maxPayloadLength };
+          const fast = new FastPathHandler();
+          const a = run(fast, chunk(Buffer.from(bytes), cuts), opts);
+          const b = run(new RecordingHandler(), chunk(Buffer.from(bytes), cuts), opts);
+          expect(a).toEqual(b);
+          fastCalls += fast.fast;
+        },
+      ),
+      { numRuns: 1500 },
+    );
+    // The fast path was taken (the property is not vacuous).
+    expect(fastCalls).toBeGreaterThan(0);
+  });
+
+  test('valid streams (masked as the role expects), any chunking: same events; the fast path takes most small frames', () => {
+    let fastCalls = 0;
+    fc.assert(
+      fc.property(
+        fc.constantFrom<'server' | 'client'>('server', 'client'),
+        fc.array(frameArb, { minLength: 1, maxLength: 8 }),
+        fc.array(fc.nat(), { maxLength: 6 }),
+        (role, frames, rawCuts) => {
+          const wire = Buffer.concat(frames.flatMap((f) => encodeFrame(f.opcode, f.payload, f.fin, f.rsv1, role === 'server')));
+          const cuts = [...new Set(rawCuts.map((c) => c % (wire.length + 1)))].sort((x, y) => x - y);
+          const opts = { role, rsv1Allowed: true };
+          const fast = new FastPathHandler();
+          expect(run(fast, chunk(wire, cuts), opts)).toEqual(run(new RecordingHandler(), chunk(wire, cuts), opts));
+          fastCalls += fast.fast;
+        },
+      ),
+      { numRuns: 800 },
+    );
+    expect(fastCalls).toBeGreaterThan(100);
+  });
+});
