@@ -27,6 +27,12 @@ export enum SendStatus {
 export interface ConnectionHandler {
   /** A whole message. Text has been validated as UTF-8. */
   onMessage(data: Buffer, isBinary: boolean): void;
+  /**
+   * Optional: a whole validated text message at `chunk[start..end)`, for a
+   * handler that decodes it straight from the read (no Buffer view). Without
+   * it, every message goes to onMessage.
+   */
+  onTextRange?(chunk: Buffer, start: number, end: number): void;
   onPing(payload: Buffer): void;
   onPong(payload: Buffer): void;
   /** Output is waiting (`connection.takeOutput()`); write it soon. */

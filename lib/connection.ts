@@ -103,19 +103,13 @@ export class Connection extends MessageAssembly {
   // ---------------------------------------------------------------- state
 
   /** RFC 6455 / WHATWG readyState. */
-  get readyState(): ReadyState {
-    return this.state;
-  }
+  get readyState(): ReadyState { return this.state; }
 
   /** Whether we sent a CLOSE frame (or queued it behind compression). */
-  get closeSent(): boolean {
-    return this.sentClose;
-  }
+  get closeSent(): boolean { return this.sentClose; }
 
   /** Whether the peer's CLOSE frame arrived. */
-  get closeReceived(): boolean {
-    return this.receivedClose;
-  }
+  get closeReceived(): boolean { return this.receivedClose; }
 
   /** The close code the application is told; meaningful once {@link closeInfo} says so. */
   get closeCode(): number {
@@ -123,9 +117,7 @@ export class Connection extends MessageAssembly {
   }
 
   /** The close reason the application is told. */
-  get closeReason(): string {
-    return this.reason;
-  }
+  get closeReason(): string { return this.reason; }
 
   /** The error that failed the connection (RFC 6455 7.1.7), or null. */
   get error(): ProtocolError | null {
@@ -200,6 +192,12 @@ export class Connection extends MessageAssembly {
       return;
     }
     this.handler.onMessage(data, isBinary);
+  }
+
+  /** MessageAssembly: text straight from the read when the handler decodes ranges and nothing waits. */
+  protected override smallMessageAssembled(chunk: Buffer, start: number, end: number, isBinary: boolean): void {
+    if (isBinary || this.pendingIn.length !== 0 || this.handler.onTextRange === undefined) super.smallMessageAssembled(chunk, start, end, isBinary);
+    else this.handler.onTextRange(chunk, start, end);
   }
 
   /** @internal FrameHandler */

@@ -179,7 +179,12 @@ export abstract class MessageAssembly {
         }
       }
     }
-    this.messageAssembled(end > start ? chunk.subarray(start, end) : EMPTY, opcode === OpCode.BINARY);
+    this.smallMessageAssembled(chunk, start, end, opcode === OpCode.BINARY);
+  }
+
+  /** A whole message at chunk[start..end) (text validated); the connection may deliver it without a view. */
+  protected smallMessageAssembled(chunk: Buffer, start: number, end: number, isBinary: boolean): void {
+    this.messageAssembled(end > start ? chunk.subarray(start, end) : EMPTY, isBinary);
   }
 
   /** @internal FrameHandler */

@@ -91,16 +91,24 @@ export abstract class WebSocketBinding<UserData = any> extends WebSocketOutput<U
 
   /** @internal */
   override onMessage(data: Buffer, isBinary: boolean): void {
+    if (isBinary) this.deliverMessage(data, OpCode.BINARY, data.length);
+    else this.deliverMessage((data as RawBuffer).utf8Slice(0, data.length), OpCode.TEXT, data.length);
+  }
+
+  /** @internal ConnectionHandler: text decoded straight from the socket read. */
+  onTextRange(chunk: Buffer, start: number, end: number): void {
+    this.deliverMessage((chunk as RawBuffer).utf8Slice(start, end), OpCode.TEXT, end - start);
+  }
+
+  private deliverMessage(message: string | Buffer, opcode: OpCode, length: number): void {
     if (this.owner.counters !== null) {
       this.owner.counters.messagesIn++;
-      this.owner.counters.bytesIn += data.length;
+      this.owner.counters.bytesIn += length;
     }
-    const message = isBinary ? data : (data as RawBuffer).utf8Slice(0, data.length);
-    const opcode = isBinary ? OpCode.BINARY : OpCode.TEXT;
     const cb = this.behavior.message;
     if (cb !== undefined) this.callHandler(cb, this, message, opcode);
     else if (this.extras !== null && this.extras.held !== null && this.mustHold(this.extras.held)) {
-      this.holdMessage(this.extras.held, message, opcode, data.length);
+      this.holdMessage(this.extras.held, message, opcode, length);
       return;
     }
     if (this.listeners !== null) this.emit('message', message, opcode);
