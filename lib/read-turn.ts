@@ -5,9 +5,10 @@
  * connections were served 17 times less than others and p99 was 7x Bun's.
  * A socket that has read more than READ_TURN_BUDGET bytes in one turn pauses
  * until the next (setImmediate: after the poll phase has visited every ready
- * socket), as uWebSockets reads each socket once per loop iteration. Small
- * messages rarely reach the budget, and a read of less than ARM_AT bytes does
- * not even start the turn timer.
+ * socket), as uWebSockets reads each socket once per loop iteration. A socket
+ * that is the only one reading (in this turn and the last) never pauses: it
+ * has nobody to make room for. Small messages rarely reach the budget, and a
+ * read of less than ARM_AT bytes does not even start the turn timer.
  */
 
 /** Bytes one socket may read in one turn before it waits for the next. */
@@ -28,10 +29,15 @@ export interface TurnReader {
 let turn = 1;
 let armed = false;
 let waiting: TurnReader[] = [];
+/** Sockets that read in this turn and in the last one: a socket alone has nobody to wait for. */
+let readersNow = 0;
+let readersBefore = 0;
 
 function nextTurn(): void {
   turn++;
   armed = false;
+  readersBefore = readersNow;
+  readersNow = 0;
   const list = waiting;
   waiting = [];
   for (let i = 0; i < list.length; i++) list[i].resumeTurn();
@@ -50,9 +56,11 @@ export function overReadBudget(r: TurnReader, n: number): boolean {
   if (r.readTurn !== turn) {
     r.readTurn = turn;
     r.readInTurn = 0;
+    readersNow++;
   }
   const total = (r.readInTurn += n);
-  if (total <= READ_TURN_BUDGET) {
+  // Over its share only while other sockets read too (pausing a lone busy socket would only slow it).
+  if (total <= READ_TURN_BUDGET || (readersNow < 2 && readersBefore < 2)) {
     if (n >= ARM_AT && !armed) arm();
     return false;
   }

@@ -16,6 +16,20 @@ function reader(): TurnReader & { resumed: number } {
 
 const nextTurn = () => new Promise<void>((r) => setImmediate(r));
 
+/** Another socket reading in this turn: the budget applies only when sockets compete. */
+const other = reader();
+function contended(): void {
+  overReadBudget(other, 1);
+}
+
+/** Two turns with nobody reading: the counts of readers per turn drop to zero. */
+async function quiet(): Promise<void> {
+  overReadBudget(reader(), 16 * 1024); // starts the turn timer
+  await nextTurn();
+  overReadBudget(reader(), 16 * 1024);
+  await nextTurn();
+}
+
 describe('overReadBudget: bytes per socket per turn', () => {
   // Each row: reads (bytes) in one turn -> which of them are over the budget.
   const rows: Array<{ name: string; reads: number[]; over: boolean[] }> = [
@@ -27,6 +41,7 @@ describe('overReadBudget: bytes per socket per turn', () => {
   test.each(rows)('$name', async ({ reads, over }) => {
     await nextTurn();
     const r = reader();
+    contended();
     expect(reads.map((n) => overReadBudget(r, n))).toEqual(over);
     await nextTurn();
     // Paused readers are resumed once, at the next turn; the count starts again.
@@ -36,6 +51,7 @@ describe('overReadBudget: bytes per socket per turn', () => {
   test('after a pause the next turn starts from zero', async () => {
     await nextTurn();
     const r = reader();
+    contended();
     expect([overReadBudget(r, 65536), overReadBudget(r, 65536)]).toEqual([false, true]);
     await nextTurn();
     expect(r.resumed).toBe(1);
@@ -47,6 +63,7 @@ describe('overReadBudget: bytes per socket per turn', () => {
     const r = reader();
     const over: boolean[] = [];
     for (let turn = 0; turn < 3; turn++) {
+      contended();
       for (let i = 0; i < 100; i++) over.push(overReadBudget(r, 352));
       await nextTurn();
     }
@@ -56,6 +73,23 @@ describe('overReadBudget: bytes per socket per turn', () => {
     expect(over.indexOf(true)).toBe(first);
     expect(over.lastIndexOf(true)).toBe(199);
     expect(over.slice(200).every((o) => !o)).toBe(true);
+    expect(r.resumed).toBe(1);
+  });
+
+  test('a socket reading alone never pauses (nobody to make room for)', async () => {
+    await quiet();
+    const r = reader();
+    const over: boolean[] = [];
+    for (let turn = 0; turn < 3; turn++) {
+      for (let i = 0; i < 8; i++) over.push(overReadBudget(r, 65536));
+      await nextTurn();
+    }
+    expect(over.every((o) => !o)).toBe(true);
+    expect(r.resumed).toBe(0);
+    // Once another socket reads in the same turn, the budget applies again.
+    contended();
+    expect([overReadBudget(r, 65536), overReadBudget(r, 65536)]).toEqual([false, true]);
+    await nextTurn();
     expect(r.resumed).toBe(1);
   });
 
