@@ -15,12 +15,14 @@
 export const READ_TURN_BUDGET = 64 * 1024;
 /** Reads at least this large start the turn timer (smaller ones only count). */
 const ARM_AT = 16 * 1024;
+/** readInTurn of a reader that paused in its turn and waits on the list. */
+const PAUSED = -1;
 
 /** A reader that can pause for the rest of a turn; the counters are its own. */
 export interface TurnReader {
   /** The turn its last read was counted in. */
   readTurn: number;
-  /** Bytes read in that turn. */
+  /** Bytes read in that turn; negative once it paused in it. */
   readInTurn: number;
   /** The turn it paused in is over: read again. */
   resumeTurn(): void;
@@ -58,14 +60,15 @@ export function overReadBudget(r: TurnReader, n: number): boolean {
     r.readInTurn = 0;
     readersNow++;
   }
+  // Paused in this turn already (a chunk the paused stream still had): it is on the list.
+  if (r.readInTurn < 0) return true;
   const total = (r.readInTurn += n);
   // Over its share only while other sockets read too (pausing a lone busy socket would only slow it).
   if (total <= READ_TURN_BUDGET || (readersNow < 2 && readersBefore < 2)) {
     if (n >= ARM_AT && !armed) arm();
     return false;
   }
-  // Already over (a chunk the paused stream still had): it is on the list.
-  if (total - n > READ_TURN_BUDGET) return true;
+  r.readInTurn = PAUSED;
   waiting.push(r);
   if (!armed) arm();
   return true;

@@ -93,6 +93,22 @@ describe('overReadBudget: bytes per socket per turn', () => {
     expect(r.resumed).toBe(1);
   });
 
+  test('a socket over its budget while alone, then joined by another, pauses once and is resumed (regression: it stayed paused)', async () => {
+    await quiet();
+    const r = reader();
+    // Alone: past the budget, not paused.
+    expect([overReadBudget(r, 65536), overReadBudget(r, 65536)]).toEqual([false, false]);
+    // Another socket reads in the same turn: the next read is over and pauses...
+    contended();
+    expect(overReadBudget(r, 65536)).toBe(true);
+    // ...and a chunk the paused stream still had counts as paused, without a second entry.
+    expect(overReadBudget(r, 100)).toBe(true);
+    await nextTurn();
+    expect(r.resumed).toBe(1);
+    contended();
+    expect(overReadBudget(r, 65536)).toBe(false);
+  });
+
   test('each reader has its own budget', async () => {
     await nextTurn();
     const a = reader();
