@@ -42,7 +42,13 @@ function nextTurn(): void {
   readersNow = 0;
   const list = waiting;
   waiting = [];
-  for (let i = 0; i < list.length; i++) list[i].resumeTurn();
+  for (let i = 0; i < list.length; i++) {
+    try {
+      list[i].resumeTurn();
+    } catch {
+      // A socket that cannot resume is being torn down; the others must still be resumed.
+    }
+  }
 }
 
 function arm(): void {
