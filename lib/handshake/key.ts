@@ -5,7 +5,6 @@
  */
 
 import * as crypto from 'node:crypto';
-import { createHash, randomBytes } from 'node:crypto';
 
 /** RFC 6455 1.3: the GUID appended to Sec-WebSocket-Key before hashing. */
 export const WEBSOCKET_GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
@@ -17,13 +16,12 @@ export function computeAccept(key: string): string {
   // crypto.hash (Node >= 20.12, Bun) is one call with no Hash object; createHash elsewhere.
   // The key is validated ASCII, so UTF-8 and latin1 give the same bytes.
   if (oneShot !== undefined) return oneShot('sha1', key + WEBSOCKET_GUID, 'base64');
-  return createHash('sha1').update(key + WEBSOCKET_GUID, 'latin1').digest('base64');
+  return crypto.createHash('sha1').update(key + WEBSOCKET_GUID, 'latin1').digest('base64');
 }
-
 
 /** RFC 6455 4.1 item 7: a fresh nonce, base64 of 16 random bytes. */
 export function generateKey(): string {
-  return randomBytes(16).toString('base64');
+  return crypto.randomBytes(16).toString('base64');
 }
 
 /** base64 alphabet lookup for key validation. */

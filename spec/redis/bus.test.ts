@@ -252,16 +252,21 @@ describeRedis('RedisBus (real redis-server)', () => {
     await raw.destroy();
   });
 
-  test('the publishes of one job leave as one append per shard; subscribers in another App get them all, in order', async () => {
-    const p = prefix();
+  /** A plain client on the test server and the server's count of EVALSHA calls so far (INFO commandstats). */
+  async function evalshaCounter() {
     const { createClient } = require('redis');
     const raw = createClient({ url: server.url });
     await raw.connect();
     const evals = async (): Promise<number> => {
-      const info = String(await raw.sendCommand(['INFO', 'commandstats']));
-      const m = /cmdstat_evalsha:calls=(\d+)/.exec(info);
+      const m = /cmdstat_evalsha:calls=(\d+)/.exec(String(await raw.sendCommand(['INFO', 'commandstats'])));
       return m === null ? 0 : Number(m[1]);
     };
+    return { raw, evals };
+  }
+
+  test('the publishes of one job leave as one append per shard; subscribers in another App get them all, in order', async () => {
+    const p = prefix();
+    const { raw, evals } = await evalshaCounter();
     const a = await node({ prefix: p, shards: 2 });
     const b = await node({ prefix: p, shards: 2 });
     const sub = await client(b.url, ['x', 'y']);
@@ -284,14 +289,7 @@ describeRedis('RedisBus (real redis-server)', () => {
 
   test('a burst to one shard goes out in few appends (one per job, up to 256 publishes each)', async () => {
     const p = prefix();
-    const { createClient } = require('redis');
-    const raw = createClient({ url: server.url });
-    await raw.connect();
-    const evals = async (): Promise<number> => {
-      const info = String(await raw.sendCommand(['INFO', 'commandstats']));
-      const m = /cmdstat_evalsha:calls=(\d+)/.exec(info);
-      return m === null ? 0 : Number(m[1]);
-    };
+    const { raw, evals } = await evalshaCounter();
     const a = await node({ prefix: p });
     const sub = await client(a.url, ['z']);
     a.app.publish('z', 'warm');
