@@ -3,9 +3,9 @@
  * 2.6). Every publish enters it; while the connection is ready entries are
  * sent pipelined, in seq order, up to `maxInFlight` at a time, and leave when
  * Redis acknowledges them. The publishes of one event-loop job go out
- * together: consecutive ones to the same shard as one append command (a
- * batch), so readers get them in one XREAD reply and deliver them in one
- * write per socket. When the connection drops (or the script is
+ * together: every unsent one to the same shard within the window as one
+ * append command (a batch, in seq order), so readers get them in one XREAD
+ * reply and deliver them in one write per socket. When the connection drops (or the script is
  * missing), the outbox waits for every command in flight to settle, then
  * resends from the first unacknowledged entry: the script's (origin, seq)
  * dedupe makes that exactly-once in the stream. Nothing accepted is dropped
