@@ -113,7 +113,18 @@ export class OutputQueue {
    */
   pushSmall(opcode: number, payload: Buffer, fin: boolean, rsv1: boolean): void {
     const size = payload.length + (this.masked ? 6 : 2);
-    if (slabUsed + size > SLAB_SIZE) {
+    const at = this.reserve(size);
+    writeFrame(slab, at, opcode, payload, fin, rsv1, this.masked ? nextMaskKey() : null);
+    this.commit(at, size);
+  }
+
+  /**
+   * Where in the slab a small frame of at most `room` bytes goes: a new slab
+   * when this one lacks the room, and a new run unless it follows this
+   * connection's previous small frame.
+   */
+  private reserve(room: number): number {
+    if (slabUsed + room > SLAB_SIZE) {
       slab = Buffer.allocUnsafeSlow(SLAB_SIZE);
       slabUsed = 0;
     }
@@ -123,7 +134,11 @@ export class OutputQueue {
       this.runSlab = slab;
       this.runStart = this.runEnd = at;
     }
-    writeFrame(slab, at, opcode, payload, fin, rsv1, this.masked ? nextMaskKey() : null);
+    return at;
+  }
+
+  /** The `size` bytes written at `at` (after reserve) join the run. */
+  private commit(at: number, size: number): void {
     slabUsed = at + size;
     this.runEnd = at + size;
     this.queued += size;
@@ -138,16 +153,7 @@ export class OutputQueue {
   pushSmallText(opcode: number, text: string): number {
     const headerSize = this.masked ? 6 : 2;
     // A UTF-16 code unit is at most 3 UTF-8 bytes (a surrogate pair: 4 for 2).
-    if (slabUsed + headerSize + text.length * 3 > SLAB_SIZE) {
-      slab = Buffer.allocUnsafeSlow(SLAB_SIZE);
-      slabUsed = 0;
-    }
-    const at = slabUsed;
-    if (this.runSlab !== slab || this.runEnd !== at) {
-      this.closeRun();
-      this.runSlab = slab;
-      this.runStart = this.runEnd = at;
-    }
+    const at = this.reserve(headerSize + text.length * 3);
     const s = slab;
     // utf8Write: Buffer#write without its argument parsing (Node and Bun both have it).
     const length = text.length === 0 ? 0 : (s as RawBuffer).utf8Write(text, at + headerSize, SLAB_SIZE - at - headerSize);
@@ -162,10 +168,7 @@ export class OutputQueue {
     } else {
       s[at + 1] = length;
     }
-    const size = headerSize + length;
-    slabUsed = at + size;
-    this.runEnd = at + size;
-    this.queued += size;
+    this.commit(at, headerSize + length);
     return length;
   }
 
