@@ -112,17 +112,16 @@ export class Connection extends MessageAssembly {
   get closeReceived(): boolean { return this.receivedClose; }
 
   /** The close code the application is told; meaningful once {@link closeInfo} says so. */
-  get closeCode(): number {
-    return this.code;
-  }
+  get closeCode(): number { return this.code; }
 
   /** The close reason the application is told. */
   get closeReason(): string { return this.reason; }
 
   /** The error that failed the connection (RFC 6455 7.1.7), or null. */
-  get error(): ProtocolError | null {
-    return this.failure;
-  }
+  get error(): ProtocolError | null { return this.failure; }
+
+  /** Whether messages read earlier are still inflating (the I/O layer waits for them before it reports the close). */
+  get inflating(): boolean { return this.pendingIn.length !== 0; }
 
   /**
    * Whether the closing handshake has begun in either direction, so the
@@ -179,7 +178,7 @@ export class Connection extends MessageAssembly {
     }
   }
 
-  /** The transport reached EOF or was reset. */
+  /** The transport reached EOF or was reset; messages still inflating are delivered, nothing more is sent. */
   receiveEof(): void {
     this.parser.halt();
     this.state = ReadyState.CLOSED;
@@ -241,15 +240,16 @@ export class Connection extends MessageAssembly {
   private handleClose(code: number, reason: string): void {
     this.code = code;
     this.reason = reason;
+    if (this.state === ReadyState.CLOSED) return; // read before the transport went away: nothing to answer on
     if (!this.sentClose) {
       // RFC 6455 5.5.1: echo the close; 1000 when the peer's close had no code.
       this.sendClosePayload(encodeClosePayload(code === CloseCode.NO_STATUS ? CloseCode.NORMAL : code, ''));
     }
     this.state = ReadyState.CLOSING;
-    // RFC 6455 7.1.1: the server closes the TCP connection first; a client
-    // closes once the handshake is done too (it does not need to wait when the peer
-    // answered, and waiting would only hold the socket).
-    this.handler.onShutdown();
+    // RFC 6455 7.1.1: the server closes the TCP connection first; a client closes once
+    // the handshake is done too. Not before the frames still compressing are out
+    // (drainPendingOut shuts down then): the close echo is queued behind them.
+    if (this.pendingOut.length === 0) this.handler.onShutdown();
   }
 
   // --------------------------------------------------------- decompression
@@ -278,17 +278,13 @@ export class Connection extends MessageAssembly {
     const queue = this.pendingIn;
     while (queue.length !== 0 && queue[0].ready) {
       const ev = queue.shift()!;
-      if (this.state === ReadyState.CLOSED) {
-        queue.length = 0;
-        break;
-      }
       if (ev.error !== null) {
         queue.length = 0;
         this.fail(ev.error.code, ev.error.message);
         break;
       }
       if (ev.kind === PendingKind.MESSAGE) {
-        if (!this.sentClose || this.receivedClose) this.handler.onMessage(ev.data!, ev.isBinary);
+        this.handler.onMessage(ev.data!, ev.isBinary); // after our close too, as an uncompressed one is
       } else {
         this.handleClose(ev.code, ev.reason);
       }
@@ -391,6 +387,7 @@ export class Connection extends MessageAssembly {
       wrote = true;
     }
     if (wrote) this.handler.onOutput();
+    if (queue.length === 0 && this.sentClose && this.receivedClose && this.state === ReadyState.CLOSING) this.handler.onShutdown();
   }
 
   /** Send a ping (RFC 6455 5.5.2). Payload at most 125 bytes. */
@@ -425,7 +422,7 @@ export class Connection extends MessageAssembly {
     this.state = ReadyState.CLOSING;
     // The close goes after anything still being compressed.
     this.sendClosePayload(payload);
-    if (this.receivedClose) this.handler.onShutdown();
+    if (this.receivedClose && this.pendingOut.length === 0) this.handler.onShutdown();
     return true;
   }
 
@@ -444,15 +441,18 @@ export class Connection extends MessageAssembly {
    * application is told `code` and `reason`.
    */
   fail(code: number, reason: string): void {
-    if (this.state === ReadyState.CLOSED) return;
+    // After the transport went away only a message read before it can fail (inflate): recorded, nothing sent.
+    if (this.state === ReadyState.CLOSED && (this.failure !== null || this.code !== CloseCode.ABNORMAL)) return;
     this.parser.halt();
     if (this.failure === null) this.failure = new ProtocolError(code, reason);
     this.discardMessage();
     this.pendingIn.length = 0;
-    if (!this.receivedClose) {
+    // The peer's close may be queued behind the message that failed (still 1006): not handled.
+    if (!this.receivedClose || this.code === CloseCode.ABNORMAL) {
       this.code = code;
       this.reason = reason;
     }
+    if (this.state === ReadyState.CLOSED) return;
     if (!this.sentClose) {
       // A reason longer than 123 bytes cannot go in the frame; trim it (RFC 6455 5.5).
       this.sentClose = true;

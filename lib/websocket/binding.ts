@@ -149,6 +149,8 @@ export abstract class WebSocketBinding<UserData = any> extends WebSocketOutput<U
   /** @internal */
   override onReadPause(paused: boolean): void {
     this.setPaused(PauseReason.INFLATE, paused);
+    // The transport closed while messages read before it were inflating (socketClose waited): report now.
+    if (!paused && this.socket.destroyed && !this.finished) process.nextTick(finishLater, this);
   }
 
   // ------------------------------------------------------------ I/O
@@ -279,7 +281,9 @@ export abstract class WebSocketBinding<UserData = any> extends WebSocketOutput<U
 
   /** @internal SocketEvents */
   socketClose(): void {
-    this.finish();
+    // Messages read before the close are delivered first (ws does the same); nothing more is sent.
+    if (this.conn.inflating) this.conn.receiveEof();
+    else this.finish();
   }
 
   /** @internal SocketEvents: ECONNRESET and friends; 'close' follows and reports 1006. */
@@ -294,4 +298,9 @@ export abstract class WebSocketBinding<UserData = any> extends WebSocketOutput<U
     this.release();
     this.checkDrain();
   }
+}
+
+/** Outside the zlib callback that drained the last inflation. */
+function finishLater(binding: WebSocketBinding): void {
+  binding.finish();
 }

@@ -133,6 +133,49 @@ const rows: Array<{ name: string; steps: Step[]; log: string[]; closeInfo?: [num
     name: "an inflate error after the peer's close: fails with 1007 instead of echoing, the queued message is dropped",
     steps: [recv(frame(OpCode.TEXT, 'x', true)), recv(frame(OpCode.TEXT, 'y', true)), recv(closeFrame(1001)), inflated(1, 'Y'), note('first fails'), inflated(0, invalid)],
     log: ['pause reading', '-- first fails', '> CLOSE 1007', 'shutdown', 'resume reading'],
+    // The peer's close was never acted on (it waited behind the failed message): the app hears 1007, not 1006.
+    closeInfo: [1007, 'invalid compressed data: bad block'],
+  },
+  {
+    name: "the peer's close while our message is compressing: the message, then the echo, then the shutdown",
+    steps: [send('big', true), recv(closeFrame(1001, 'away')), note('compressed'), compressed(0, 'BIG')],
+    log: ['-- compressed', '> TEXT+rsv1 BIG', '> CLOSE 1001', 'shutdown'],
+    closeInfo: [1001, 'away'],
+  },
+  {
+    name: "our close behind a compression, then the peer's answer: the shutdown waits until both frames are out",
+    steps: [send('big', true), ({ conn }) => conn.close(1000), recv(closeFrame(1000)), note('compressed'), compressed(0, 'BIG')],
+    log: ['-- compressed', '> TEXT+rsv1 BIG', '> CLOSE 1000', 'shutdown'],
+    closeInfo: [1000, ''],
+  },
+  {
+    name: "the peer's close behind a message inflating while ours compresses: delivered, sent, echoed, shut down",
+    steps: [recv(frame(OpCode.TEXT, 'in', true)), send('out', true), recv(closeFrame(1000)), inflated(0, 'IN'), note('compressed'), compressed(0, 'OUT')],
+    log: ['pause reading', 'message IN', 'resume reading', '-- compressed', '> TEXT+rsv1 OUT', '> CLOSE 1000', 'shutdown'],
+    closeInfo: [1000, ''],
+  },
+  {
+    name: "EOF while two messages inflate, the peer's close behind them: both delivered, its close reported, nothing sent",
+    steps: [recv(frame(OpCode.TEXT, 'a', true)), recv(frame(OpCode.TEXT, 'b', true)), recv(closeFrame(1000, 'bye')), ({ conn }) => conn.receiveEof(), send('late', false), inflated(1, 'B'), inflated(0, 'A')],
+    log: ['pause reading', 'dropped late', 'message A', 'message B', 'resume reading'],
+    closeInfo: [1000, 'bye'],
+  },
+  {
+    name: 'EOF while a message inflates and the inflation fails: 1007 reported, nothing sent',
+    steps: [recv(frame(OpCode.TEXT, 'a', true)), recv(frame(OpCode.TEXT, 'x', true)), ({ conn }) => conn.receiveEof(), inflated(0, 'A'), inflated(1, invalid)],
+    log: ['pause reading', 'message A', 'resume reading'],
+    closeInfo: [1007, 'invalid compressed data: bad block'],
+  },
+  {
+    name: 'EOF with no close behind the inflating message: it is delivered, 1006 reported',
+    steps: [recv(frame(OpCode.TEXT, 'a', true)), ({ conn }) => conn.receiveEof(), inflated(0, 'A')],
+    log: ['pause reading', 'message A', 'resume reading'],
+    closeInfo: [CloseCode.ABNORMAL, ''],
+  },
+  {
+    name: 'a compressed message that arrives after our close is delivered (as an uncompressed one is)',
+    steps: [({ conn }) => conn.close(1000), recv(frame(OpCode.TEXT, 'late', true)), inflated(0, 'LATE'), recv(frame(OpCode.TEXT, 'plain'))],
+    log: ['> CLOSE 1000', 'pause reading', 'message LATE', 'resume reading', 'message plain'],
   },
   {
     name: 'the transport goes away while inflating: nothing is delivered afterwards',

@@ -5,6 +5,7 @@
  * handles behind.
  */
 import type { AddressInfo } from 'node:net';
+import * as zlib from 'node:zlib';
 import WS, { WebSocketServer } from 'ws';
 import { App } from '../../lib/app';
 import { connect } from '../../lib/client';
@@ -62,6 +63,72 @@ describe('ws client -> Xyra server, compressed both ways', () => {
       client.close();
     });
   }
+});
+
+describe('a close right behind a burst of compressed messages', () => {
+  // The echoes are still compressing when the peer's close is read: they and the
+  // close echo must go out before the server ends the socket (RFC 6455 7.1.1).
+  test.each([
+    ['ws client', 'ws'],
+    ['Xyra client', 'xyra'],
+  ])('%s: every echo arrives, then a clean 1000', async (_n, kind) => {
+    const url = await start({ threshold: 0 });
+    const sent = Array.from({ length: 200 }, (_, i) => json(i));
+    const got: string[] = [];
+    let closed: { code: number; clean: boolean };
+    if (kind === 'ws') {
+      const client = new WS(url, { perMessageDeflate: { threshold: 0 } });
+      await new Promise((r, j) => {
+        client.once('open', r);
+        client.once('error', j);
+      });
+      client.on('message', (d: Buffer) => got.push(d.toString()));
+      const done = new Promise<{ code: number; clean: boolean }>((r) => client.once('close', (code: number) => r({ code, clean: true })));
+      for (const m of sent) client.send(m);
+      client.close(1000);
+      closed = await done;
+    } else {
+      const client = await connect(url, { compression: { threshold: 0 } });
+      client.on('message', (m: string | Buffer) => got.push(String(m)));
+      const done = new Promise<{ code: number; clean: boolean }>((r) => client.on('close', (code: number) => r({ code, clean: true })));
+      for (const m of sent) client.send(m);
+      client.close(1000);
+      closed = await done;
+    }
+    expect(closed.code).toBe(1000);
+    expect(got.length).toBe(sent.length);
+    expect(got).toEqual(sent);
+  });
+});
+
+describe('the peer leaves while its compressed messages are inflating', () => {
+  // A raw peer writes 100 compressed messages, its close and its FIN in one go: the
+  // server must still hand every message to the app, then report the peer's 1000.
+  test('every message is delivered, then the close the peer sent', async () => {
+    const got: string[] = [];
+    let closed: [number, string] | null = null;
+    const app = new App({ onError: () => {} });
+    app.websocket('/ws', {
+      compression: { threshold: 0 },
+      message: (_ws, m) => got.push(String(m)),
+      close: (_ws, code, reason) => (closed = [code, String(reason)]),
+    });
+    const port = await app.listen(0, '127.0.0.1');
+    apps.push(app);
+    const c = await RawClient.open(port, '/ws', 'Sec-WebSocket-Extensions: permessage-deflate\r\n');
+    expect(c.head).toMatch(/permessage-deflate/i);
+    const sent = Array.from({ length: 100 }, (_, i) => json(i));
+    const frames = sent.map((m) => {
+      // RFC 7692 7.2.1: the deflate output without its final empty block's 00 00 ff ff.
+      const body = zlib.deflateRawSync(Buffer.from(m), { finishFlush: zlib.constants.Z_SYNC_FLUSH });
+      return clientFrame(1, body.subarray(0, body.length - 4), true, RSV1);
+    });
+    const close = Buffer.from([0x03, 0xe8, 0x62, 0x79, 0x65]); // 1000 "bye"
+    c.socket.end(Buffer.concat([...frames, clientFrame(8, close)]));
+    await waitFor(() => closed !== null, 10000, 'close reported');
+    expect(got).toEqual(sent);
+    expect(closed).toEqual([1000, 'bye']);
+  });
 });
 
 describe('Xyra client -> ws server, compressed both ways', () => {
