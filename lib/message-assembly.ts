@@ -73,7 +73,8 @@ export abstract class MessageAssembly {
   // a part of the message (msgFirst/msgRest) when a kept view follows or the message ends.
   private msgOwned: Buffer | null = null;
   private msgOwnedLength = 0;
-  private readonly utf8 = new Utf8Validator();
+  // Made for the first text message that is not small and whole (an idle connection has none).
+  private utf8: Utf8Validator | null = null;
 
   constructor(limits: AssemblyLimits) {
     this.maxPayloadLength = limits.maxPayloadLength;
@@ -124,7 +125,7 @@ export abstract class MessageAssembly {
       this.msgCompressed = rsv1;
       this.msgLength = 0;
       this.msgFragments = 0;
-      if (opcode === OpCode.TEXT) this.utf8.reset();
+      if (opcode === OpCode.TEXT) (this.utf8 ?? (this.utf8 = new Utf8Validator())).reset();
     }
     if (++this.msgFragments > this.maxFragments) {
       throw new ProtocolError(CloseCode.MESSAGE_TOO_BIG, `Message has more than ${this.maxFragments} fragments`);
@@ -141,7 +142,7 @@ export abstract class MessageAssembly {
   /** @internal FrameHandler */
   onDataFramePayload(data: Buffer): void {
     // Validate text as it streams in, to fail at the first bad byte (Autobahn 6.4 "fail fast").
-    if (this.msgOpcode === OpCode.TEXT && !this.msgCompressed && !this.utf8.update(data)) {
+    if (this.msgOpcode === OpCode.TEXT && !this.msgCompressed && !this.utf8!.update(data)) {
       throw new ProtocolError(CloseCode.INVALID_PAYLOAD, 'Invalid UTF-8 in text message');
     }
     const n = data.length;
@@ -198,7 +199,7 @@ export abstract class MessageAssembly {
       this.compressedMessageAssembled(this.takeChunks(), opcode === OpCode.BINARY);
       return;
     }
-    if (opcode === OpCode.TEXT && this.utf8.incomplete) {
+    if (opcode === OpCode.TEXT && this.utf8!.incomplete) {
       throw new ProtocolError(CloseCode.INVALID_PAYLOAD, 'Text message ends inside a UTF-8 sequence');
     }
     let data: Buffer;

@@ -56,7 +56,8 @@ export function frameBuffer(opcode: number, payload: Buffer, fin: boolean, rsv1:
 export class OutputQueue {
   /** Client role: every frame is masked with a fresh key (RFC 6455 5.3). */
   private readonly masked: boolean;
-  private list: Buffer[] = [];
+  // Null while nothing is queued: an idle connection holds no array.
+  private list: Buffer[] | null = null;
   private queued = 0;
   // The current run of small frames in the shared slab.
   private runSlab: Buffer | null = null;
@@ -91,16 +92,16 @@ export class OutputQueue {
     if (total <= MERGE_THRESHOLD) {
       const frame = Buffer.allocUnsafe(total);
       writeFrame(frame, 0, opcode, payload, fin, rsv1, key);
-      this.list.push(frame);
+      this.listForPush().push(frame);
     } else {
       const header = Buffer.allocUnsafe(headerSize);
       writeFrameHeader(header, 0, opcode, fin, rsv1, length, key);
       if (key === null) {
-        this.list.push(header, payload);
+        this.listForPush().push(header, payload);
       } else {
         const maskedPayload = Buffer.allocUnsafe(length);
         maskInt(payload, key, maskedPayload, 0, length);
-        this.list.push(header, maskedPayload);
+        this.listForPush().push(header, maskedPayload);
       }
     }
     this.queued += total;
@@ -175,17 +176,21 @@ export class OutputQueue {
   /** Queue a frame encoded elsewhere (a publish's shared frame, a frame that waited behind compression). */
   pushFrame(frame: Buffer): void {
     this.closeRun();
-    this.list.push(frame);
+    this.listForPush().push(frame);
     this.queued += frame.length;
   }
 
   /** Take everything queued, in order (the array is the caller's now). */
   take(): Buffer[] {
     this.closeRun();
-    const out = this.list;
-    this.list = [];
+    const out = this.list ?? [];
+    this.list = null;
     this.queued = 0;
     return out;
+  }
+
+  private listForPush(): Buffer[] {
+    return this.list ?? (this.list = []);
   }
 
   /** Turn the current run of small frames into one queued view. */
@@ -194,6 +199,6 @@ export class OutputQueue {
     if (run === null) return;
     this.runSlab = null;
     // Empty only when writeFrame refused the run's first frame.
-    if (this.runEnd > this.runStart) this.list.push(run.subarray(this.runStart, this.runEnd));
+    if (this.runEnd > this.runStart) this.listForPush().push(run.subarray(this.runStart, this.runEnd));
   }
 }

@@ -48,7 +48,6 @@ export class WebSocket<UserData = any> extends WebSocketBinding<UserData> {
   params: Record<string, string> = NO_PARAMS;
   /** @internal The route this socket belongs to (server), for pub/sub options and hooks. */
   route: unknown = null;
-  private parsedQuery: Record<string, string> | null = null;
   /** Request path of the upgrade (server) or of the URL (client). */
   readonly url: string;
   /**
@@ -89,8 +88,9 @@ export class WebSocket<UserData = any> extends WebSocketBinding<UserData> {
 
   /** Parsed query string of the upgrade request (server) or URL (client); parsed on first use. */
   get query(): Record<string, string> {
-    if (this.parsedQuery === null) this.parsedQuery = splitUrl(this.url).query;
-    return this.parsedQuery;
+    const extras = this.getExtras();
+    if (extras.parsedQuery === null) extras.parsedQuery = splitUrl(this.url).query;
+    return extras.parsedQuery;
   }
 
   /** WHATWG-style readyState: 0 CONNECTING, 1 OPEN, 2 CLOSING, 3 CLOSED. */
@@ -193,7 +193,7 @@ export class WebSocket<UserData = any> extends WebSocketBinding<UserData> {
    */
   close(code?: number, reason?: string): void {
     if (this.conn.close(code, reason)) {
-      this.closeStartedAt = clock();
+      this.getExtras().closeStartedAt = clock();
       this.flushSoon();
     }
   }

@@ -37,12 +37,8 @@ const FAILED_GRACE = 1000;
  */
 export abstract class WebSocketBinding<UserData = any> extends WebSocketOutput<UserData> {
   private lastActive: number;
-  private readonly createdAt: number;
   private receivedSinceTick = false;
   private pingOutstanding = false;
-  private rateWindowStart = 0;
-  /** Bytes read and discarded since the connection failed. */
-  private discarded = 0;
   /** @internal TurnReader (lib/read-turn.ts): the turn of the last read and the bytes read in it. */
   readTurn = 0;
   /** @internal */
@@ -52,7 +48,8 @@ export abstract class WebSocketBinding<UserData = any> extends WebSocketOutput<U
   constructor(socket: Socket, role: 'server' | 'client', behavior: WebSocketBehavior<UserData>, owner: WebSocketOwner, opts: ResolvedSocketOptions) {
     super(socket, role, behavior, owner, opts);
     // clock() now, not the sweeper's last tick: a deadline must never start in the past.
-    this.lastActive = this.createdAt = clock();
+    this.lastActive = clock();
+    if (opts.maxLifetime > 0) this.getExtras().createdAt = this.lastActive;
   }
 
   /**
@@ -136,7 +133,8 @@ export abstract class WebSocketBinding<UserData = any> extends WebSocketOutput<U
 
   /** @internal */
   override onShutdown(): void {
-    if (this.closeStartedAt === 0) this.closeStartedAt = clock();
+    const extras = this.getExtras();
+    if (extras.closeStartedAt === 0) extras.closeStartedAt = clock();
     this.flush();
     const conn = this.conn;
     if (conn.role === 'server' || conn.error !== null) {
@@ -159,8 +157,9 @@ export abstract class WebSocketBinding<UserData = any> extends WebSocketOutput<U
   receive(chunk: Buffer): void {
     if (this.conn.error !== null) {
       // Failed: the parser is halted, these bytes are thrown away (RFC 6455 7.1.7).
-      this.discarded += chunk.length;
-      if (this.discarded > FAILED_READ_LIMIT) this.setPaused(PauseReason.FAILED, true);
+      const extras = this.getExtras();
+      extras.discarded += chunk.length;
+      if (extras.discarded > FAILED_READ_LIMIT) this.setPaused(PauseReason.FAILED, true);
       return;
     }
     this.receivedSinceTick = true;
@@ -169,8 +168,9 @@ export abstract class WebSocketBinding<UserData = any> extends WebSocketOutput<U
     if (this.opts.maxMessagesPerSecond > 0) {
       // maxMessagesPerSecond counts frames (Connection.frameLimit) in 1-second windows.
       const now = clock();
-      if (now - this.rateWindowStart >= 1000) {
-        this.rateWindowStart = now;
+      const extras = this.getExtras();
+      if (now - extras.rateWindowStart >= 1000) {
+        extras.rateWindowStart = now;
         this.conn.resetFrameCount();
       }
     }
@@ -209,11 +209,14 @@ export abstract class WebSocketBinding<UserData = any> extends WebSocketOutput<U
       // (7.1.7) only gets a short grace for our close frame to leave.
       let wait = this.opts.closeTimeout;
       if (conn.error !== null && wait > FAILED_GRACE) wait = FAILED_GRACE;
-      if (now - this.closeStartedAt >= wait) this.socket.destroy();
+      // A close we answer after our queued compressions has not started its wait yet: it starts now.
+      const extras = this.getExtras();
+      if (extras.closeStartedAt === 0) extras.closeStartedAt = now;
+      else if (now - extras.closeStartedAt >= wait) this.socket.destroy();
       return;
     }
     const opts = this.opts;
-    if (opts.maxLifetime > 0 && now - this.createdAt >= opts.maxLifetime) {
+    if (opts.maxLifetime > 0 && now - this.getExtras().createdAt >= opts.maxLifetime) {
       this.closeWith(CloseCode.GOING_AWAY, 'Maximum lifetime reached');
       return;
     }

@@ -49,6 +49,18 @@ export class Extras {
   onRejected: ((err: unknown) => void) | null = null;
   /** Client role without a `message` callback: messages held until a listener exists. */
   held: HeldMessages | null = null;
+  /** When our closing began (clock()), for closeTimeout; 0 until then. */
+  closeStartedAt = 0;
+  /** When the connection opened, kept only for maxLifetime. */
+  createdAt = 0;
+  /** Start of the current maxMessagesPerSecond window. */
+  rateWindowStart = 0;
+  /** Bytes read and discarded since the connection failed. */
+  discarded = 0;
+  /** The write callback that checks for drain (bound once). */
+  drainWatch: ((err?: Error | null) => void) | null = null;
+  /** The parsed query string (`ws.query`), on first use. */
+  parsedQuery: Record<string, string> | null = null;
 }
 
 /** A callback's result: a thenable gets a rejection handler, anything else is ignored. */
@@ -226,7 +238,8 @@ export abstract class WebSocketDispatch<UserData = any> {
     }
   }
 
-  private getExtras(): Extras {
+  /** @internal Made on first use. */
+  protected getExtras(): Extras {
     if (this.extras === null) this.extras = new Extras();
     return this.extras;
   }

@@ -26,11 +26,9 @@ export abstract class WebSocketOutput<UserData = any> extends WebSocketDispatch<
   /** @internal A send returned BACKPRESSURE or DROPPED: `drain` is owed once the buffer is empty. */
   protected needDrain = false;
   /** @internal clock() when our closing handshake began (closeTimeout counts from it); 0 = not yet. */
-  protected closeStartedAt = 0;
   /** @internal Output held back while the socket's write queue is full (slow reader); made on first need. */
   protected hold: OutputHold | null = null;
   /** Write callback that checks for drain (bound once, on first need: no closure per write). */
-  private drainWatch: ((err?: Error | null) => void) | null = null;
 
   /**
    * Bytes accepted by send() but not yet written to the kernel: the socket's
@@ -149,8 +147,9 @@ export abstract class WebSocketOutput<UserData = any> extends WebSocketDispatch<
   }
 
   private drainCheck(): (err?: Error | null) => void {
-    if (this.drainWatch === null) this.drainWatch = this.onWritten.bind(this);
-    return this.drainWatch;
+    const extras = this.getExtras();
+    if (extras.drainWatch === null) extras.drainWatch = this.onWritten.bind(this);
+    return extras.drainWatch;
   }
 
   private onWritten(err?: Error | null): void {
@@ -189,7 +188,7 @@ export abstract class WebSocketOutput<UserData = any> extends WebSocketDispatch<
   /** @internal Close from our side for a policy reason (idle, lifetime, backpressure). */
   protected closeWith(code: number, reason: string): void {
     if (this.conn.close(code, reason)) {
-      this.closeStartedAt = clock();
+      this.getExtras().closeStartedAt = clock();
       this.flushSoon();
     }
   }
