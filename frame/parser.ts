@@ -99,6 +99,8 @@ export class FrameParser {
 
   private state: ParserState = ParserState.HEADER;
   private _halted = false;
+  /** Set by yieldAfterFrame: this push stops before the next frame. */
+  private yielded = false;
   private error: ProtocolError | null = null;
 
   /** Header bytes that straddle chunks. */
@@ -144,15 +146,29 @@ export class FrameParser {
   }
 
   /**
+   * Stop the push in progress after the frame being handled: push() returns
+   * the rest of the chunk, for the caller to push again later (a handler
+   * whose queue is full). Call from inside a handler callback.
+   */
+  yieldAfterFrame(): void {
+    this.yielded = true;
+  }
+
+  /**
    * Feed bytes; handler methods run synchronously. Throws ProtocolError on
    * malformed input; after that every push rethrows the same error. Masked
-   * payload bytes are unmasked in place in `chunk`.
+   * payload bytes are unmasked in place in `chunk`. Returns null, or after
+   * {@link yieldAfterFrame} the bytes not parsed yet (a view of `chunk`).
    */
-  push(chunk: Buffer): void {
+  push(chunk: Buffer): Buffer | null {
     if (this.error !== null) throw this.error;
     const length = chunk.length;
     let pos = 0;
     while (pos < length && !this._halted) {
+      if (this.yielded) {
+        this.yielded = false;
+        return chunk.subarray(pos);
+      }
       switch (this.state) {
         case ParserState.HEADER: {
           if (this.smallFrames && this.stashLength === 0 && length - pos >= 2) {
@@ -182,7 +198,7 @@ export class FrameParser {
             pos += 2;
           } else {
             pos = this.fillStash(chunk, pos, 2);
-            if (this.stashLength < 2) return;
+            if (this.stashLength < 2) return null;
             b0 = this.stash[0];
             b1 = this.stash[1];
             this.stashLength = 0;
@@ -198,7 +214,7 @@ export class FrameParser {
             pos += 2;
           } else {
             pos = this.fillStash(chunk, pos, 2);
-            if (this.stashLength < 2) return;
+            if (this.stashLength < 2) return null;
             value = (this.stash[0] << 8) | this.stash[1];
             this.stashLength = 0;
           }
@@ -217,7 +233,7 @@ export class FrameParser {
             pos += 8;
           } else {
             pos = this.fillStash(chunk, pos, 8);
-            if (this.stashLength < 8) return;
+            if (this.stashLength < 8) return null;
             high = this.stash.readUInt32BE(0);
             low = this.stash.readUInt32BE(4);
             this.stashLength = 0;
@@ -245,7 +261,7 @@ export class FrameParser {
             while (have < 4 && pos < length) this.maskKey |= chunk[pos++] << (8 * have++);
             if (have < 4) {
               this.stashLength = have;
-              return;
+              return null;
             }
             this.stashLength = 0;
           }
@@ -286,7 +302,7 @@ export class FrameParser {
             chunk.copy(buffer, this.received, pos, pos + take);
             pos += take;
             this.received += take;
-            if (this.received < total) return;
+            if (this.received < total) return null;
             if (this.masked) unmaskRangeInt(buffer, 0, total, this.maskKey, 0);
             payload = buffer;
             this.controlBuffer = null;
@@ -297,6 +313,9 @@ export class FrameParser {
         }
       }
     }
+    // A yield asked for by the chunk's last frame: nothing is left to return.
+    this.yielded = false;
+    return null;
   }
 
   /** Copy chunk bytes into the stash until it holds `need` bytes or the chunk ends; returns the new position. */

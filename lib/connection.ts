@@ -18,39 +18,14 @@ import { parseClosePayload, encodeClosePayload, truncateReason, CloseCode, MAX_C
 import type { DeflateCodec } from './deflate/codec';
 import { MessageAssembly } from './message-assembly';
 import { OutputQueue, frameBuffer } from './output-queue';
+import { OutputHold } from './output-hold';
 import { ReadyState, type CloseInfo, type ConnectionHandler, type ConnectionOptions } from './connection-contract';
+import { PendingKind, type PendingEvent, type PendingSend, NO_EVENTS, NO_SENDS, MAX_PENDING_IN, PENDING_SEND_COST, bytesEvent } from './pending-events';
 
 export { joinChunks } from './message-assembly';
 export { ReadyState, SendStatus, type CloseInfo, type ConnectionHandler, type ConnectionOptions } from './connection-contract';
 
-/** A message whose delivery waits on decompression, kept in arrival order. */
-interface PendingEvent {
-  kind: PendingKind;
-  data: Buffer | null;
-  isBinary: boolean;
-  ready: boolean;
-  error: ProtocolError | null;
-  /** CLOSE: the peer's code and reason, parsed (and checked) when the frame arrived. */
-  code: number;
-  reason: string;
-}
-
-enum PendingKind { MESSAGE = 0, CLOSE = 1 }
-
-/** A send that waits on compression, or sits behind one (to keep order). */
-interface PendingSend {
-  opcode: number;
-  data: Buffer | null;
-  /** A pre-encoded frame (publish encodes once for all recipients). */
-  frame: Buffer | null;
-  compressed: boolean;
-  ready: boolean;
-}
-
 const EMPTY = Buffer.alloc(0);
-/** Shared empty queues; replaced by a connection's own array on first push. */
-const NO_EVENTS: PendingEvent[] = [];
-const NO_SENDS: PendingSend[] = [];
 
 /**
  * One WebSocket connection's protocol state. Holds the frame parser, message
@@ -84,6 +59,8 @@ export class Connection extends MessageAssembly {
   private pendingIn: PendingEvent[] = NO_EVENTS;
   // Asynchronous compression keeps sent frames in order.
   private pendingOut: PendingSend[] = NO_SENDS;
+  /** The sizes of pendingOut's entries, summed (pendingBytes is read on every send). */
+  private pendingOutBytes = 0;
 
   constructor(handler: ConnectionHandler, options: ConnectionOptions) {
     super(options);
@@ -108,9 +85,6 @@ export class Connection extends MessageAssembly {
   /** Whether we sent a CLOSE frame (or queued it behind compression). */
   get closeSent(): boolean { return this.sentClose; }
 
-  /** Whether the peer's CLOSE frame arrived. */
-  get closeReceived(): boolean { return this.receivedClose; }
-
   /** The close code the application is told; meaningful once {@link closeInfo} says so. */
   get closeCode(): number { return this.code; }
 
@@ -127,9 +101,7 @@ export class Connection extends MessageAssembly {
    * Whether the closing handshake has begun in either direction, so the
    * transport should end soon: the I/O layer bounds the wait (RFC 6455 7.1.1).
    */
-  closeExpected(): boolean {
-    return this.sentClose || this.receivedClose;
-  }
+  closeExpected(): boolean { return this.sentClose || this.receivedClose; }
 
   /**
    * The code and reason to report when the transport closes: the peer's close
@@ -170,24 +142,43 @@ export class Connection extends MessageAssembly {
    */
   receiveData(chunk: Buffer): void {
     if (this.state === ReadyState.CLOSED || this.receivedClose) return;
+    const q = this.pendingIn;
+    // Bytes already waiting unparsed go first (the I/O layer paused reading; this was in flight).
+    if (q.length !== 0 && q[q.length - 1].kind === PendingKind.BYTES) q.push(bytesEvent(chunk));
+    else this.parse(chunk);
+  }
+
+  private parse(chunk: Buffer): void {
     try {
-      this.parser.push(chunk);
+      const rest = this.parser.push(chunk);
+      if (rest !== null) this.pendingIn.push(bytesEvent(rest)); // the queue is full (queueIn)
     } catch (err) {
       if (err instanceof ProtocolError) this.fail(err.code, err.message);
       else throw err;
     }
   }
 
-  /** The transport reached EOF or was reset; messages still inflating are delivered, nothing more is sent. */
+  /** Parse bytes that waited for the queue to drain, and any read since (all that is left in the queue). */
+  private parseWaiting(first: Buffer): void {
+    const q = this.pendingIn;
+    let data = first;
+    if (q.length !== 0) {
+      data = Buffer.concat([first, ...q.map((e) => e.data!)]);
+      q.length = 0;
+    }
+    this.parse(data);
+  }
+
+  /** The transport reached EOF or was reset; what was read is still delivered, nothing more is sent. */
   receiveEof(): void {
-    this.parser.halt();
+    if (this.pendingIn.length === 0) this.parser.halt();
     this.state = ReadyState.CLOSED;
   }
 
   /** MessageAssembly: a whole message, delivered now or after those still inflating. */
   protected messageAssembled(data: Buffer, isBinary: boolean): void {
     if (this.pendingIn.length !== 0) {
-      this.inQueue().push({ kind: PendingKind.MESSAGE, data, isBinary, ready: true, error: null, code: 0, reason: '' });
+      this.queueIn({ kind: PendingKind.MESSAGE, data, isBinary, ready: true, error: null, code: 0, reason: '' });
       return;
     }
     this.handler.onMessage(data, isBinary);
@@ -205,7 +196,7 @@ export class Connection extends MessageAssembly {
     switch (opcode) {
       case OpCode.PING:
         // RFC 6455 5.5.2: answer with a pong carrying the same payload, unless already closing.
-        if (this.autoPong && !this.sentClose) this.queueControl(OpCode.PONG, payload);
+        if (this.autoPong && !this.sentClose && this.state !== ReadyState.CLOSED) this.queueControl(OpCode.PONG, payload);
         this.handler.onPing(payload);
         break;
       case OpCode.PONG:
@@ -218,7 +209,7 @@ export class Connection extends MessageAssembly {
         this.receivedClose = true;
         if (this.pendingIn.length !== 0) {
           // Deliver the messages still being inflated before acting on the close.
-          this.inQueue().push({ kind: PendingKind.CLOSE, data: null, isBinary: false, ready: true, error: null, code, reason });
+          this.queueIn({ kind: PendingKind.CLOSE, data: null, isBinary: false, ready: true, error: null, code, reason });
           return;
         }
         this.handleClose(code, reason);
@@ -227,14 +218,19 @@ export class Connection extends MessageAssembly {
     }
   }
 
-  private inQueue(): PendingEvent[] {
+  /** Queue a received event; a full queue stops parsing after this frame (MAX_PENDING_IN). */
+  private queueIn(event: PendingEvent): void {
     if (this.pendingIn === NO_EVENTS) this.pendingIn = [];
-    return this.pendingIn;
+    if (this.pendingIn.push(event) >= MAX_PENDING_IN) this.parser.yieldAfterFrame();
   }
 
-  private outQueue(): PendingSend[] {
+  /** Queue a send (a compression, or a hold of frames behind one); `length` is its bytes now. */
+  private queueOut(opcode: number, data: Buffer | null, hold: OutputHold | null, length: number): PendingSend {
     if (this.pendingOut === NO_SENDS) this.pendingOut = [];
-    return this.pendingOut;
+    const entry: PendingSend = { opcode, data, hold, compressed: hold === null, ready: hold !== null, size: length + PENDING_SEND_COST };
+    this.pendingOut.push(entry);
+    this.pendingOutBytes += entry.size;
+    return entry;
   }
 
   private handleClose(code: number, reason: string): void {
@@ -259,7 +255,7 @@ export class Connection extends MessageAssembly {
     const deflate = this.deflate;
     if (deflate === null) throw new ProtocolError(CloseCode.PROTOCOL_ERROR, 'Compressed frame without permessage-deflate');
     const event: PendingEvent = { kind: PendingKind.MESSAGE, data: null, isBinary, ready: false, error: null, code: 0, reason: '' };
-    this.inQueue().push(event);
+    this.queueIn(event);
     if (this.pendingIn.length === 1) this.handler.onReadPause(true);
     deflate.decompress(chunks, this.maxPayloadLength, (err, result) => {
       event.ready = true;
@@ -283,11 +279,9 @@ export class Connection extends MessageAssembly {
         this.fail(ev.error.code, ev.error.message);
         break;
       }
-      if (ev.kind === PendingKind.MESSAGE) {
-        this.handler.onMessage(ev.data!, ev.isBinary); // after our close too, as an uncompressed one is
-      } else {
-        this.handleClose(ev.code, ev.reason);
-      }
+      if (ev.kind === PendingKind.MESSAGE) this.handler.onMessage(ev.data!, ev.isBinary); // after our close too
+      else if (ev.kind === PendingKind.BYTES) this.parseWaiting(ev.data!);
+      else this.handleClose(ev.code, ev.reason);
     }
     if (queue.length === 0) this.handler.onReadPause(false);
   }
@@ -302,9 +296,8 @@ export class Connection extends MessageAssembly {
   sendMessage(opcode: number, data: Buffer, compress?: boolean): boolean {
     if (this.sentClose || this.state !== ReadyState.OPEN) return false;
     if (this.wouldCompress(data.length, compress)) {
-      // `data` is the input until the result replaces it, so pendingBytes (bufferedAmount) counts it meanwhile.
-      const entry: PendingSend = { opcode, data, frame: null, compressed: true, ready: false };
-      this.outQueue().push(entry);
+      // Counted in pendingBytes (bufferedAmount) at its uncompressed size until it leaves the queue.
+      const entry = this.queueOut(opcode, data, null, data.length);
       this.deflate!.compress(data, (err, result) => {
         entry.ready = true;
         if (err === null) entry.data = result;
@@ -318,7 +311,7 @@ export class Connection extends MessageAssembly {
       return true;
     }
     if (this.pendingOut.length !== 0) {
-      this.outQueue().push({ opcode, data, frame: null, compressed: false, ready: true });
+      this.queueEncoded(opcode, data, true);
       return true;
     }
     this.out.push(opcode, data, true, false);
@@ -362,7 +355,7 @@ export class Connection extends MessageAssembly {
   sendPrebuilt(frame: Buffer): boolean {
     if (this.sentClose || this.state !== ReadyState.OPEN) return false;
     if (this.pendingOut.length !== 0) {
-      this.outQueue().push({ opcode: 0, data: null, frame, compressed: false, ready: true });
+      this.queueFrame(frame);
       return true;
     }
     this.out.pushFrame(frame);
@@ -372,21 +365,33 @@ export class Connection extends MessageAssembly {
 
   /** Encode a frame now and queue it behind the messages still being compressed. */
   private queueEncoded(opcode: number, payload: Buffer, fin: boolean): void {
-    const frame = frameBuffer(opcode, payload, fin, false, this.role === 'client');
-    this.outQueue().push({ opcode, data: null, frame, compressed: false, ready: true });
+    this.queueFrame(frameBuffer(opcode, payload, fin, false, this.role === 'client'));
+  }
+
+  /** Frames in a row behind a compression share one entry, copied compactly (OutputHold). */
+  private queueFrame(frame: Buffer): void {
+    const q = this.pendingOut;
+    let entry = q.length === 0 ? null : q[q.length - 1];
+    if (entry === null || entry.hold === null) entry = this.queueOut(0, null, new OutputHold(), 0);
+    entry.hold!.add([frame]);
+    entry.size += frame.length;
+    this.pendingOutBytes += frame.length;
   }
 
   private drainPendingOut(): void {
     const queue = this.pendingOut;
-    let wrote = false;
-    while (queue.length !== 0 && queue[0].ready) {
-      const entry = queue.shift()!;
+    let taken = 0;
+    // One splice at the end: shift() per entry can be a copy of the whole queue.
+    while (taken < queue.length && queue[taken].ready) {
+      const entry = queue[taken++];
+      this.pendingOutBytes -= entry.size;
       if (this.state === ReadyState.CLOSED) continue;
-      if (entry.frame !== null) this.out.pushFrame(entry.frame);
+      if (entry.hold !== null) for (const frame of entry.hold.take()) this.out.pushFrame(frame);
       else this.out.push(entry.opcode, entry.data!, true, entry.compressed);
-      wrote = true;
     }
-    if (wrote) this.handler.onOutput();
+    if (taken === 0) return;
+    queue.splice(0, taken);
+    if (this.state !== ReadyState.CLOSED) this.handler.onOutput();
     if (queue.length === 0 && this.sentClose && this.receivedClose && this.state === ReadyState.CLOSING) this.handler.onShutdown();
   }
 
@@ -456,7 +461,7 @@ export class Connection extends MessageAssembly {
     if (!this.sentClose) {
       // A reason longer than 123 bytes cannot go in the frame; trim it (RFC 6455 5.5).
       this.sentClose = true;
-      this.pendingOut.length = 0;
+      this.clearPendingOut();
       this.queueControl(OpCode.CLOSE, encodeClosePayload(code, truncateReason(reason)));
     }
     this.state = ReadyState.CLOSING;
@@ -470,15 +475,11 @@ export class Connection extends MessageAssembly {
   takeOutput(): Buffer[] { return this.out.take(); }
 
   /** Bytes queued here, not yet handed to the transport (including messages awaiting compression). */
-  get pendingBytes(): number {
-    let n = this.out.bytes;
-    const q = this.pendingOut;
-    for (let i = 0; i < q.length; i++) {
-      const e = q[i];
-      if (e.frame !== null) n += e.frame.length;
-      else if (e.data !== null) n += e.data.length;
-    }
-    return n;
+  get pendingBytes(): number { return this.out.bytes + this.pendingOutBytes; }
+
+  private clearPendingOut(): void {
+    this.pendingOut.length = 0;
+    this.pendingOutBytes = 0;
   }
 
   /** The transport is gone: release compression state. */
@@ -486,7 +487,7 @@ export class Connection extends MessageAssembly {
     this.state = ReadyState.CLOSED;
     this.parser.halt();
     this.pendingIn.length = 0;
-    this.pendingOut.length = 0;
+    this.clearPendingOut();
     this.discardMessage();
     if (this.deflate !== null) {
       this.deflate.close();

@@ -9,7 +9,7 @@ import { App } from '../../lib/app';
 import { connect } from '../../lib/client';
 import { RawClient, clientFrame, waitFor } from '../lib/helpers';
 import { rawFrame } from './fuzz';
-import { encodeFrame } from '../support/wire';
+import { encodeFrame, RSV1 } from '../support/wire';
 import { withPeakRss, MiB } from './soak';
 
 /** Growth of process RSS any single bomb may cause (peak minus before). */
@@ -219,5 +219,54 @@ describe('permessage-deflate bomb', () => {
     } finally {
       await dflt.close();
     }
+  });
+});
+
+describe('floods of tiny messages around compression', () => {
+  // One read can carry ~7,000 tiny compressed frames. Queued one entry each behind
+  // the decompression they cost ~50x the bytes read (350 MiB for 100 peers x 64 KiB
+  // before the queue was bounded); sends queued behind a compression were summed on
+  // every send (quadratic: 100 echoing peers x 36,000 frames took minutes).
+  const CONNS = 100;
+  const deflated = (text: string): Buffer => {
+    const body = zlib.deflateRawSync(Buffer.from(text), { finishFlush: zlib.constants.Z_SYNC_FLUSH });
+    return body.subarray(0, body.length - 4); // RFC 7692 7.2.1
+  };
+
+  async function flood(path: string, behavior: object, burst: Buffer, rounds: number, expected: number): Promise<void> {
+    const flooded = new App({ onError: () => {} });
+    let delivered = 0;
+    flooded.websocket(path, { compression: true, idleTimeout: 0, ...behavior, message: (ws: any, m: any, op: any) => {
+      delivered++;
+      (behavior as { message?: (ws: any, m: any, op: any) => void }).message?.(ws, m, op);
+    } });
+    const p = await flooded.listen(0, '127.0.0.1');
+    const clients: RawClient[] = [];
+    try {
+      const m = await withPeakRss(async () => {
+        for (let i = 0; i < CONNS; i++) clients.push(await RawClient.open(p, path, 'Sec-WebSocket-Extensions: permessage-deflate\r\n'));
+        for (const c of clients) for (let r = 0; r < rounds; r++) c.write(burst);
+        await waitFor(() => delivered === expected * CONNS * rounds, 30000, 'every message delivered');
+        return 0;
+      });
+      report.push(`[hardening] ${path}: ${CONNS} peers x ${rounds} x ${(burst.length / 1024).toFixed(0)} KiB, ${expected * rounds} messages each; RSS +${((m.peak - m.before) / MiB).toFixed(1)} MiB at the peak`);
+      expect(m.peak - m.before).toBeLessThan(RSS_BOUND);
+    } finally {
+      for (const c of clients) c.destroy();
+      await flooded.close();
+    }
+  }
+
+  test('100 peers each send one read of tiny compressed messages: all delivered, memory near what was read', async () => {
+    const one = clientFrame(1, deflated('a'), true, RSV1);
+    const per = Math.floor(65536 / one.length);
+    await flood('/inflate', {}, Buffer.concat(Array.from({ length: per }, () => one)), 1, per);
+  });
+
+  test('100 peers send tiny messages behind one that is echoed compressed: every echo queued, none summed per send', async () => {
+    const big = clientFrame(1, 'B'.repeat(2048));
+    const tiny = clientFrame(1, 'a');
+    const per = Math.floor((65536 - big.length) / tiny.length);
+    await flood('/echo', { message: (ws: any, m: any, op: any) => ws.send(m, op) }, Buffer.concat([big, ...Array.from({ length: per }, () => tiny)]), 4, per + 1);
   });
 });

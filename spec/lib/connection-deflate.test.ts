@@ -12,6 +12,7 @@ import { OpCode } from '../../frame/opcode';
 import { CloseCode } from '../../frame/close-codes';
 import { ProtocolError } from '../../errors';
 import { encodeFrame } from '../frame/helpers';
+import { MAX_PENDING_IN, PENDING_SEND_COST } from '../../lib/pending-events';
 
 /** A codec whose work the test finishes: each call waits in a list until completed. */
 class FakeCodec implements DeflateCodec {
@@ -234,5 +235,91 @@ describe('Connection: the small API the I/O layer reads', () => {
     expect(conn.canShareDeflatedFrame()).toBe(false);
     conn.setDeflate(Object.assign(new FakeCodec(), { acceptsSharedFrames: true }));
     expect(conn.canShareDeflatedFrame()).toBe(true);
+  });
+});
+
+describe('Connection: the queue behind a decompression is bounded', () => {
+  // A peer can pack thousands of tiny compressed messages into one read; each queued
+  // event costs hundreds of bytes, so past MAX_PENDING_IN the rest of the read waits
+  // unparsed (one view of it) and is parsed as the queue drains.
+  function setUp() {
+    const handler = new Log();
+    const conn = new Connection(handler, { role: 'server', maxPayloadLength: 1 << 20, maxFragments: 100, autoPong: true });
+    handler.conn = conn;
+    const codec = new FakeCodec();
+    conn.setDeflate(codec);
+    const messages = () => handler.lines.filter((l) => l.startsWith('message ')).map((l) => l.slice(8));
+    return { handler, conn, codec, messages };
+  }
+
+  test(`100 compressed messages in one read: ${MAX_PENDING_IN} inflations at a time, all delivered in order`, () => {
+    const { handler, conn, codec, messages } = setUp();
+    conn.receiveData(Buffer.concat(Array.from({ length: 100 }, (_, i) => frame(OpCode.TEXT, `m${i}`, true))));
+    expect(codec.inflations.length).toBe(MAX_PENDING_IN);
+    let maxQueued = codec.inflations.length;
+    for (let done = 0; done < codec.inflations.length; done++) {
+      codec.inflations[done](null, Buffer.from(`M${done}`));
+      maxQueued = Math.max(maxQueued, codec.inflations.length - done - 1);
+    }
+    expect(codec.inflations.length).toBe(100);
+    expect(maxQueued).toBeLessThanOrEqual(MAX_PENDING_IN);
+    expect(messages()).toEqual(Array.from({ length: 100 }, (_, i) => `M${i}`));
+    expect(handler.lines[0]).toBe('pause reading');
+    expect(handler.lines[handler.lines.length - 1]).toBe('resume reading');
+    expect(conn.inflating).toBe(false);
+  });
+
+  test('plain messages behind one inflation: the rest waits unparsed, a later read waits behind it', () => {
+    const { conn, codec, messages } = setUp();
+    const plain = Array.from({ length: 100 }, (_, i) => frame(OpCode.TEXT, `p${i}`));
+    conn.receiveData(Buffer.concat([frame(OpCode.TEXT, 'c', true), ...plain]));
+    conn.receiveData(frame(OpCode.TEXT, 'late'));
+    expect(messages()).toEqual([]);
+    expect(conn.inflating).toBe(true);
+    codec.inflations[0](null, Buffer.from('C'));
+    expect(messages()).toEqual(['C', ...Array.from({ length: 100 }, (_, i) => `p${i}`), 'late']);
+    expect(conn.inflating).toBe(false);
+  });
+
+  test("EOF while bytes wait unparsed: they are parsed and delivered, and the peer's close behind them is reported", () => {
+    const { handler, conn, codec, messages } = setUp();
+    conn.receiveData(Buffer.concat([...Array.from({ length: 40 }, (_, i) => frame(OpCode.TEXT, `m${i}`, true)), frame(OpCode.PING, 'p'), closeFrame(1000, 'bye')]));
+    conn.receiveEof();
+    for (let done = 0; done < codec.inflations.length; done++) codec.inflations[done](null, Buffer.from(`M${done}`));
+    expect(messages()).toEqual(Array.from({ length: 40 }, (_, i) => `M${i}`));
+    expect(handler.lines).toContain('ping p');
+    expect(handler.lines.some((l) => l.startsWith('>'))).toBe(false); // nothing sent after EOF: no pong, no close echo
+    expect(conn.closeInfo()).toEqual({ code: 1000, reason: 'bye' });
+  });
+
+  test('a protocol error in bytes that waited unparsed fails the connection with its code', () => {
+    const { handler, conn, codec, messages } = setUp();
+    conn.receiveData(Buffer.concat([...Array.from({ length: 40 }, (_, i) => frame(OpCode.TEXT, `m${i}`, true)), frame(OpCode.CONTINUATION, 'x')]));
+    for (let done = 0; done < codec.inflations.length; done++) codec.inflations[done](null, Buffer.from(`M${done}`));
+    // The first queue-full was delivered; the failure drops what was still inflating (RFC 6455 7.1.7).
+    expect(messages()).toEqual(Array.from({ length: MAX_PENDING_IN }, (_, i) => `M${i}`));
+    expect(handler.lines).toContain('> CLOSE 1002');
+    expect(conn.closeInfo().code).toBe(1002);
+  });
+});
+
+describe('Connection: what waits behind a compression counts in pendingBytes', () => {
+  test('a compression costs its bytes plus PENDING_SEND_COST; the frames behind it share one entry and count their bytes', () => {
+    const handler = new Log();
+    const conn = new Connection(handler, { role: 'server', maxPayloadLength: 1024, maxFragments: 100, autoPong: true });
+    handler.conn = conn;
+    const codec = new FakeCodec();
+    conn.setDeflate(codec);
+    conn.sendMessage(OpCode.TEXT, Buffer.from('x'.repeat(100)), true);
+    expect(conn.pendingBytes).toBe(100 + PENDING_SEND_COST);
+    for (let i = 0; i < 1000; i++) conn.sendMessage(OpCode.TEXT, Buffer.from('a'), false); // 3-byte frames
+    conn.sendMessage(OpCode.TEXT, Buffer.from('y'.repeat(50)), true);
+    expect(conn.pendingBytes).toBe(100 + PENDING_SEND_COST + (1000 * 3 + PENDING_SEND_COST) + 50 + PENDING_SEND_COST);
+    codec.compressions[0](null, Buffer.from('X'));
+    // The first compression and the run behind it went out (the Log handler takes output at once).
+    expect(conn.pendingBytes).toBe(50 + PENDING_SEND_COST);
+    codec.compressions[1](null, Buffer.from('Y'));
+    expect(conn.pendingBytes).toBe(0);
+    expect(handler.lines).toEqual(['> TEXT+rsv1 X', ...Array.from({ length: 1000 }, () => '> TEXT a'), '> TEXT+rsv1 Y']);
   });
 });
