@@ -67,14 +67,19 @@ const hostileArb = fc.oneof(
     }),
 );
 
+/** A hostile stream with its chunking, a role, whether RSV1 is allowed, and a payload limit. */
+const hostileStream = [
+  hostileArb.chain((bytes) => fc.tuple(fc.constant(bytes), cutsArb(bytes.length))),
+  fc.constantFrom<'server' | 'client'>('server', 'client'),
+  fc.boolean(),
+  fc.oneof(fc.constant(undefined), fc.integer({ min: 0, max: 300 })),
+] as const;
+
 describe('hostile input', () => {
   test('random bytes in random chunks never throw anything but ProtocolError 1002/1007/1009', () => {
     fc.assert(
       fc.property(
-        hostileArb.chain((bytes) => fc.tuple(fc.constant(bytes), cutsArb(bytes.length))),
-        fc.constantFrom<'server' | 'client'>('server', 'client'),
-        fc.boolean(),
-        fc.oneof(fc.constant(undefined), fc.integer({ min: 0, max: 300 })),
+        ...hostileStream,
         ([bytes, cuts], role, rsv1Allowed, maxPayloadLength) => {
           const parser = new FrameParser(new RecordingHandler(), { role, rsv1Allowed, maxPayloadLength });
           let failure: unknown = null;
@@ -130,10 +135,7 @@ describe('the small-frame fast path (FrameHandler.onSmallDataFrame)', () => {
     let fastCalls = 0;
     fc.assert(
       fc.property(
-        hostileArb.chain((bytes) => fc.tuple(fc.constant(bytes), cutsArb(bytes.length))),
-        fc.constantFrom<'server' | 'client'>('server', 'client'),
-        fc.boolean(),
-        fc.oneof(fc.constant(undefined), fc.integer({ min: 0, max: 300 })),
+        ...hostileStream,
         ([bytes, cuts], role, rsv1Allowed, maxPayloadLength) => {
           const opts = { role, rsv1Allowed, maxPayloadLength };
           const fast = new FastPathHandler();

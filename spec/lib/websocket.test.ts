@@ -680,32 +680,30 @@ describe('a peer that sends but never reads', () => {
 
 describe('what an idle server socket keeps', () => {
   // Memory per idle connection is a benchmark target (bench/RESULTS.md): state most
-  // sockets never need is made on first use. These rows keep it that way.
-  test('after an echo of short and longer text, no extras, no output array, no UTF-8 validator', async () => {
+  // sockets never need is made on first use. Each row echoes its texts, then looks inside.
+  type Inner = { extras: unknown; conn: { utf8: unknown; out: { list: unknown } } };
+  async function afterEcho(texts: string[], check: (inner: Inner) => void): Promise<void> {
     let socket: WebSocket | null = null;
     const { port } = await server({ ...echo, open: (ws: WebSocket) => (socket = ws), idleTimeout: 0 });
     const client = await connect(`ws://127.0.0.1:${port}/ws`);
     const got: string[] = [];
     client.on('message', (m) => got.push(String(m)));
-    client.send('hi');
-    client.send('x'.repeat(300));
-    await waitFor(() => got.length === 2, 5000);
-    const inner = socket as unknown as { extras: unknown; conn: { utf8: unknown; out: { list: unknown } } };
-    expect(inner.extras).toBeNull();
-    expect(inner.conn.out.list).toBeNull();
-    expect(inner.conn.utf8).not.toBeNull(); // the 300-byte text went the general way
+    for (const t of texts) client.send(t);
+    await waitFor(() => got.length === texts.length, 5000);
+    expect(got).toEqual(texts);
+    check(socket as unknown as Inner); // before the close, which makes closing state
     client.close();
+  }
+
+  test('after an echo of short and longer text: no extras, no output array; a UTF-8 validator for the longer one', async () => {
+    await afterEcho(['hi', 'x'.repeat(300)], (inner) => {
+      expect(inner.extras).toBeNull();
+      expect(inner.conn.out.list).toBeNull();
+      expect(inner.conn.utf8).not.toBeNull(); // the 300-byte text went the general way
+    });
   });
 
   test('a socket that only ever got short whole messages has no UTF-8 validator', async () => {
-    let socket: WebSocket | null = null;
-    const { port } = await server({ ...echo, open: (ws: WebSocket) => (socket = ws), idleTimeout: 0 });
-    const client = await connect(`ws://127.0.0.1:${port}/ws`);
-    const got: string[] = [];
-    client.on('message', (m) => got.push(String(m)));
-    for (let i = 0; i < 10; i++) client.send(`short ${i} ✓`);
-    await waitFor(() => got.length === 10, 5000);
-    expect((socket as unknown as { conn: { utf8: unknown } }).conn.utf8).toBeNull();
-    client.close();
+    await afterEcho(Array.from({ length: 10 }, (_, i) => `short ${i} ✓`), (inner) => expect(inner.conn.utf8).toBeNull());
   });
 });
